@@ -1,0 +1,121 @@
+/*
+ * conf.h - the validated configuration: YAML (libyaml) in, typed structs
+ * out.  Every error names file:line:column and the key path, and unknown
+ * keys are errors with a "did you mean".  conf.d/*.yaml beside the main
+ * file adds profiles.  Nothing here touches the network or the archive.
+ */
+#ifndef MAILSTOW_CONF_H
+#define MAILSTOW_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_protocol {
+	CONF_PROTO_IMAP,		/* port 143, no TLS */
+	CONF_PROTO_IMAPS,		/* port 993, implicit TLS */
+	CONF_PROTO_IMAP_STARTTLS,	/* port 143, STARTTLS required */
+	CONF_PROTO_POP3,		/* port 110 */
+	CONF_PROTO_POP3S,		/* port 995 */
+	CONF_PROTO_POP3_STARTTLS,	/* port 110, STLS required */
+	_CONF_PROTO_MAX,
+};
+
+/* "imap", "imaps", "imap+starttls", "pop3", "pop3s", "pop3+starttls". */
+const char *conf_protocol_name(enum conf_protocol);
+bool	conf_protocol_is_pop3(enum conf_protocol);
+
+struct conf_tls {
+	char	*ca_file;		/* NULL: the system trust store */
+	char	*server_name;		/* NULL: server.host (SNI + name check) */
+	bool	 has_fingerprint;	/* server.tls.fingerprint "sha256:HEX" */
+	uint8_t	 fingerprint[32];	/* SHA-256 of the leaf certificate (DER) */
+	bool	 verify;		/* default true */
+	bool	 insecure_i_know;	/* required with verify: false */
+};
+
+struct conf_server {
+	char	*host;
+	uint16_t port;			/* 0 in YAML -> default of the protocol */
+	enum conf_protocol protocol;
+	struct conf_tls tls;
+	uint32_t timeout_ms;		/* server.timeout, default 60s: connect,
+					 * greeting and each command */
+};
+
+struct conf_auth {
+	char	*user;
+	char	*password_file;		/* at most one of these three */
+	char	*password;		/* inline: file must be 0600-ish */
+	char	*password_credential;	/* name in $CREDENTIALS_DIRECTORY */
+	bool	 allow_plaintext;	/* auth.allow_plaintext: send the
+					 * password without TLS (protocol
+					 * imap/pop3 requires it) */
+};
+
+struct conf_profile {
+	char	*name;
+	char	*archive_user;		/* default: auth.user */
+	struct conf_server server;
+	struct conf_auth auth;
+	char	**folders_include;	/* NULL/0: every selectable folder */
+	size_t	 n_folders_include;
+	char	**folders_exclude;
+	size_t	 n_folders_exclude;
+	char	*schedule;		/* validated text; default "manual" */
+	uint64_t max_message_size;	/* default 256 MiB; larger: failed item */
+	char	*source_file;		/* file and line of the profile entry */
+	unsigned source_line;
+};
+
+struct conf_daemon {
+	uint32_t max_concurrent_runs;	/* default 8 */
+	char	*control_socket;	/* default /run/mailstow/control */
+};
+
+struct conf {
+	char	*path;			/* the main file as given */
+	char	*archive_path;		/* archive.path (required) */
+	struct conf_daemon daemon;
+	struct conf_profile *profiles;
+	size_t	 n_profiles;
+};
+
+struct conf_error {
+	char	text[1024];		/* "FILE:LINE:COL: KEY.PATH: what, fix" */
+};
+
+/*
+ * Load and validate `path` and conf.d/*.yaml beside it (sorted by name).
+ * 0 and *ret on success (free with conf_free).  On failure -EINVAL (bad
+ * content), -ENOENT / -EACCES (file), -EPERM (inline password in a file
+ * readable by group or others) and err->text says which file, where, which
+ * key and what to do.  Duplicate profile names are an error.
+ */
+int	conf_load(const char *path, struct conf **ret, struct conf_error *err);
+void	conf_free(struct conf *);
+
+/* The profile called `name`, or NULL. */
+const struct conf_profile *conf_find_profile(const struct conf *, const char *name);
+
+/*
+ * Read the profile's password from whichever source it names.  A password
+ * file must be a regular file (not a symlink owned by someone else) not
+ * readable by group or others; a trailing newline is removed.  On success
+ * *ret is a heap string the caller wipes with secret_free().  Errors as for
+ * conf_load, with err->text naming the file and the fix (never the secret).
+ */
+int	conf_read_password(const struct conf_profile *p, char **ret,
+	    struct conf_error *err);
+
+/*
+ * Does folder `name` (UTF-8, hierarchy delimiter `delim`, 0 if none) pass
+ * the profile's include and exclude patterns?  Patterns match the whole
+ * name: '*' matches anything, '%' anything but the delimiter.  "INBOX" is
+ * matched case-insensitively, everything else exactly.
+ */
+bool	conf_folder_selected(const struct conf_profile *p, const char *name,
+	    char delim);
+bool	conf_glob_match(const char *pattern, const char *name, char delim);
+
+#endif
