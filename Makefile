@@ -36,7 +36,7 @@ endif
 LIB_SRC	:= $(sort $(wildcard lib/*/*.c))
 LIB_OBJ	:= $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB	:= $(BUILD)/libmailstow.a
-PROGS	:= $(BUILD)/mailstow $(BUILD)/mailstowd
+PROGS	:= $(BUILD)/mailstow $(if $(wildcard daemon/mailstowd.c),$(BUILD)/mailstowd)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -51,10 +51,14 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mailstow: $(BUILD)/daemon/mailstow.o $(LIB)
+# daemon/mailstow*.c without the d is the CLI; mailstowd*.c the service.
+CLI_SRC	:= $(filter-out daemon/mailstowd%,$(wildcard daemon/mailstow*.c))
+D_SRC	:= $(wildcard daemon/mailstowd*.c)
+
+$(BUILD)/mailstow: $(CLI_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/mailstowd: $(BUILD)/daemon/mailstowd.o $(LIB)
+$(BUILD)/mailstowd: $(D_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
@@ -99,4 +103,4 @@ format:
 .PHONY: all deps unit check demo fuzz install clean format
 .PRECIOUS: $(BUILD)/tests/unit/%.o
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/daemon/mailstow.d $(BUILD)/daemon/mailstowd.d
+-include $(LIB_OBJ:.o=.d) $(CLI_SRC:%.c=$(BUILD)/%.d) $(D_SRC:%.c=$(BUILD)/%.d)

@@ -1,7 +1,7 @@
 /*
  * conf.h - the validated configuration: YAML (libyaml) in, typed structs
  * out.  Every error names file:line:column and the key path, and unknown
- * keys are errors with a "did you mean".  conf.d/*.yaml beside the main
+ * keys are errors with a "did you mean".  conf.d/NAME.yaml beside the main
  * file adds profiles.  Nothing here touches the network or the archive.
  */
 #ifndef MAILSTOW_CONF_H
@@ -86,7 +86,7 @@ struct conf_error {
 };
 
 /*
- * Load and validate `path` and conf.d/*.yaml beside it (sorted by name).
+ * Load and validate `path` and every conf.d/NAME.yaml beside it (sorted by name).
  * 0 and *ret on success (free with conf_free).  On failure -EINVAL (bad
  * content), -ENOENT / -EACCES (file), -EPERM (inline password in a file
  * readable by group or others) and err->text says which file, where, which

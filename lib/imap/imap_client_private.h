@@ -1,0 +1,120 @@
+/*
+ * imap_client_private.h - what imap_client.c (connection, login, LIST)
+ * and imap_fetch.c (EXAMINE, SEARCH, FETCH) share.
+ */
+#ifndef MAILSTOW_IMAP_CLIENT_PRIVATE_H
+#define MAILSTOW_IMAP_CLIENT_PRIVATE_H
+
+#include <event2/event.h>
+
+#include "imap/imap_client.h"
+#include "imap/imap_util.h"
+
+enum imap_state {
+	IMAP_S_CONNECTING,
+	IMAP_S_GREETING,
+	IMAP_S_CAPABILITY,
+	IMAP_S_STARTTLS,
+	IMAP_S_HANDSHAKE,
+	IMAP_S_AUTH,
+	IMAP_S_POSTAUTH_CAPABILITY,
+	IMAP_S_LIST,
+	IMAP_S_EXAMINE,
+	IMAP_S_SEARCH,
+	IMAP_S_FETCH,
+	IMAP_S_LOGOUT,
+	IMAP_S_DONE,
+	_IMAP_S_MAX,
+};
+
+enum imap_cap {
+	IMAP_CAP_IMAP4REV1	= 1 << 0,
+	IMAP_CAP_STARTTLS	= 1 << 1,
+	IMAP_CAP_LOGINDISABLED	= 1 << 2,
+	IMAP_CAP_AUTH_PLAIN	= 1 << 3,
+	IMAP_CAP_SASL_IR	= 1 << 4,
+	IMAP_CAP_LITERALPLUS	= 1 << 5,
+	IMAP_CAP_ESEARCH	= 1 << 6,
+	IMAP_CAP_CONDSTORE	= 1 << 7,
+};
+
+struct imap_folder {
+	char	*name;			/* UTF-8 */
+	char	*raw;			/* as the server spells it */
+	size_t	 raw_len;
+	char	 delim;
+};
+
+#define IMAP_MAX_WINDOW	16
+
+struct imap_fetch_cmd {
+	char	 tag[16];
+	size_t	 first, count;		/* slice of c->plan */
+};
+
+struct imap_client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct imap_client_params p;
+	char	*host, *ca_file, *server_name, *user, *password;
+	const struct session_ops *ops;
+	void	*arg;
+
+	struct net_conn *conn;
+	struct bufferevent *bev;
+	struct imap_parser *parser;
+	enum imap_state state;
+	unsigned tagseq;
+	char	 tag[16];		/* the one non-FETCH command in flight */
+	unsigned caps;
+	bool	 caps_known;
+	bool	 sent_auth_response;
+	struct event *deadline;
+	size_t	 progress;		/* literal bytes since the deadline */
+	struct event *done_ev;
+	enum session_fail fail;
+	char	 why[768];
+	char	 bye[512];		/* last BYE text, for messages */
+	bool	 finished;
+
+	struct imap_folder *folders;
+	size_t	 n_folders, cap_folders, cur;
+	struct session_folder sf;
+	bool	 have_uidvalidity;
+	struct imap_uidset found;
+	uint32_t *plan;
+	size_t	 n_plan, next_plan, resolved;
+	uint8_t	*got;
+	bool	 folder_incomplete;
+	struct imap_fetch_cmd inflight[IMAP_MAX_WINDOW];
+	size_t	 n_inflight;
+
+	/* the BODY[] literal being received */
+	void	*msg;
+	bool	 msg_active, msg_oversize, msg_ended;
+	uint64_t msg_size;
+};
+
+const char *imap_state_name(enum imap_state);
+void	imap_enter(struct imap_client *, enum imap_state);
+/* Send "TAG " + text + CRLF; the tag is stored in `tag_out` (16 bytes). */
+int	imap_send(struct imap_client *, char *tag_out, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Fail the session: tear down, then report from a fresh event. */
+void	imap_fail(struct imap_client *, enum session_fail, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	imap_arm_deadline(struct imap_client *);
+/* Server text made safe for protocols and logs ("[CODE] text"). */
+void	imap_server_words(const struct imap_response *, char *buf, size_t len);
+
+/* imap_fetch.c: the folder walk, started after LIST. */
+void	imap_walk_next_folder(struct imap_client *);
+void	imap_walk_untagged(struct imap_client *, const struct imap_response *);
+void	imap_walk_tagged(struct imap_client *, const struct imap_response *);
+int	imap_literal_begin(void *arg, uint64_t size, const char *section, bool in_fetch);
+int	imap_literal_data(void *arg, const void *buf, size_t len);
+int	imap_literal_end(void *arg);
+void	imap_msg_drop(struct imap_client *);
+void	imap_walk_reset(struct imap_client *);
+
+#endif

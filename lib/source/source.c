@@ -1,0 +1,97 @@
+/*
+ * source.c - picks the protocol client for a profile and maps the
+ * profile's settings onto that client's parameters.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_client.h"
+#include "source/source.h"
+
+struct source {
+	enum conf_protocol proto;
+	struct imap_client *imap;
+};
+
+static void
+source_net_params(const struct conf_profile *p, struct net_params *np)
+{
+	memset(np, 0, sizeof *np);
+	np->host = p->server.host;
+	np->port = p->server.port;
+	switch (p->server.protocol) {
+	case CONF_PROTO_IMAPS:
+	case CONF_PROTO_POP3S:
+		np->tls = NET_TLS_IMPLICIT;
+		break;
+	case CONF_PROTO_IMAP_STARTTLS:
+	case CONF_PROTO_POP3_STARTTLS:
+		np->tls = NET_TLS_STARTTLS;
+		break;
+	default:
+		np->tls = NET_TLS_NONE;
+		break;
+	}
+	np->ca_file = p->server.tls.ca_file;
+	np->server_name = p->server.tls.server_name;
+	np->verify = p->server.tls.verify;
+	np->has_fingerprint = p->server.tls.has_fingerprint;
+	memcpy(np->fingerprint, p->server.tls.fingerprint, sizeof np->fingerprint);
+	np->timeout_ms = p->server.timeout_ms;
+}
+
+static int
+source_start_imap(struct source *s, struct event_base *base,
+    struct evdns_base *dns, const struct conf_profile *p, const char *user,
+    const char *password, const struct session_ops *ops, void *arg)
+{
+	struct imap_client_params ip;
+
+	memset(&ip, 0, sizeof ip);
+	source_net_params(p, &ip.net);
+	ip.user = user;
+	ip.password = password;
+	ip.allow_plaintext = p->auth.allow_plaintext;
+	ip.timeout_ms = p->server.timeout_ms;
+	ip.max_message_size = p->max_message_size;
+	return imap_client_start(base, dns, &ip, ops, arg, &s->imap);
+}
+
+int
+source_start(struct event_base *base, struct evdns_base *dns,
+    const struct conf_profile *p, const char *user, const char *password,
+    const struct session_ops *ops, void *arg, struct source **ret)
+{
+	struct source *s;
+	int err;
+
+	if (conf_protocol_is_pop3(p->server.protocol))
+		return -ENOTSUP;
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return -ENOMEM;
+	s->proto = p->server.protocol;
+	err = source_start_imap(s, base, dns, p, user, password, ops, arg);
+	if (err < 0) {
+		free(s);
+		return err;
+	}
+	*ret = s;
+	return 0;
+}
+
+void
+source_cancel(struct source *s)
+{
+	if (s != NULL && s->imap != NULL)
+		imap_client_cancel(s->imap);
+}
+
+void
+source_free(struct source *s)
+{
+	if (s == NULL)
+		return;
+	imap_client_free(s->imap);
+	free(s);
+}

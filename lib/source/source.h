@@ -1,0 +1,29 @@
+/*
+ * source.h - a mailbox session of whichever protocol a profile names.
+ * The run calls this and never says "IMAP": the session reports through
+ * struct session_ops (base/session.h).
+ */
+#ifndef MAILSTOW_SOURCE_H
+#define MAILSTOW_SOURCE_H
+
+#include "base/session.h"
+#include "conf/conf.h"
+
+struct event_base;
+struct evdns_base;
+struct source;
+
+/*
+ * Start a session for profile `p` logging in as `user` with `password`
+ * (copied and wiped by the session).  ops->done() is called exactly once,
+ * from its own event; free the source only after it.  -ENOTSUP for a
+ * protocol without a client yet, -ENOMEM.
+ */
+int	source_start(struct event_base *, struct evdns_base *,
+	    const struct conf_profile *p, const char *user, const char *password,
+	    const struct session_ops *ops, void *arg, struct source **ret);
+/* Stop now; done() follows with SESSION_FAIL_CANCELLED. */
+void	source_cancel(struct source *);
+void	source_free(struct source *);
+
+#endif
