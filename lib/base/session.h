@@ -55,6 +55,14 @@ struct session_ops {
 	 */
 	int	(*folder_open)(void *arg, const struct session_folder *,
 		    uint32_t **ret_known, size_t *ret_n_known);
+	/*
+	 * For protocols that name messages by string (POP3 UIDL) instead of
+	 * UIDs: which of these keys are archived already?  Sets
+	 * ret_known[i] for each of the n keys.  0 or -errno (fails the
+	 * session).  Called after folder_open, before folder_planned.
+	 */
+	int	(*keys_known)(void *arg, const struct session_folder *,
+		    const char *const *keys, size_t n, bool *ret_known);
 	/* `found` messages on the server, `todo` of them to fetch. */
 	void	(*folder_planned)(void *arg, const struct session_folder *,
 		    uint64_t found, uint64_t todo);
@@ -67,12 +75,16 @@ struct session_ops {
 	int	(*msg_write)(void *arg, void *h, const void *buf, size_t len);
 	int	(*msg_end)(void *arg, void *h);
 	void	(*msg_discard)(void *arg, void *h);
-	/* A whole message; ownership of `h` passes to the callee. */
+	/*
+	 * A whole message; ownership of `h` passes to the callee.  `uid` is
+	 * the IMAP UID (0 for POP3), `key` the POP3 UIDL (NULL for IMAP, and
+	 * for a POP3 server without UIDL).
+	 */
 	void	(*message)(void *arg, const struct session_folder *, uint32_t uid,
-		    void *h, int64_t internaldate);
+		    const char *key, void *h, int64_t internaldate);
 	/* One message could not be archived (or went away). */
 	void	(*item)(void *arg, const struct session_folder *, uint32_t uid,
-		    enum session_item, const char *text);
+		    const char *key, enum session_item, const char *text);
 	/* Something the protocol should show; folder may be NULL. */
 	void	(*event)(void *arg, enum log_level, const struct session_folder *,
 		    const char *text);

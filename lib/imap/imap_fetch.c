@@ -454,7 +454,7 @@ imap_fetch_deliver(struct imap_client *c, uint32_t uid,
 		    (unsigned long long)c->p.max_message_size);
 		imap_msg_drop(c);
 		c->folder_incomplete = true;
-		c->ops->item(c->arg, &c->sf, uid, SESSION_ITEM_TOO_LARGE, text);
+		c->ops->item(c->arg, &c->sf, uid, NULL, SESSION_ITEM_TOO_LARGE, text);
 		return;
 	}
 	if (body->type == IMAP_V_STRING && c->msg == NULL &&
@@ -467,11 +467,11 @@ imap_fetch_deliver(struct imap_client *c, uint32_t uid,
 	if (c->msg == NULL || !c->msg_ended) {
 		imap_msg_drop(c);
 		c->folder_incomplete = true;
-		c->ops->item(c->arg, &c->sf, uid, SESSION_ITEM_FAILED,
+		c->ops->item(c->arg, &c->sf, uid, NULL, SESSION_ITEM_FAILED,
 		    "server sent no message body (BODY[] was NIL)");
 		return;
 	}
-	c->ops->message(c->arg, &c->sf, uid, c->msg,
+	c->ops->message(c->arg, &c->sf, uid, NULL, c->msg,
 	    imap_parse_internaldate(idate));
 	c->msg = NULL;
 	imap_msg_drop(c);
@@ -558,13 +558,13 @@ imap_on_fetch_done(struct imap_client *c, const struct imap_response *r)
 		 * whether the message is really gone. */
 		c->folder_incomplete = true;
 		if (r->status == IMAP_ST_OK) {
-			c->ops->item(c->arg, &c->sf, c->plan[i],
+			c->ops->item(c->arg, &c->sf, c->plan[i], NULL,
 			    SESSION_ITEM_VANISHED, "not returned by the "
 			    "server; probably expunged by another client");
 		} else {
 			snprintf(text, sizeof text, "UID FETCH refused: %s",
 			    words);
-			c->ops->item(c->arg, &c->sf, c->plan[i],
+			c->ops->item(c->arg, &c->sf, c->plan[i], NULL,
 			    SESSION_ITEM_FAILED, text);
 		}
 	}

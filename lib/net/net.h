@@ -43,7 +43,23 @@ struct net_params {
  * 127.0.0.1 port 993", "no address for host example.invalid").  The
  * callback may call net_free().
  */
-typedef void net_ready_fn(struct net_conn *, int err, const char *why, void *arg);
+typedef void net_ready_fn(struct net_conn *, int err, const char *why,
+	    void *arg);
+
+/*
+ * More of the contract:
+ * - ready() never runs inside net_connect()/net_starttls(); when either
+ *   returns < 0 it never runs at all, nor after net_free().
+ * - On success `why` is "".  Errors: -ENOENT no address for the host,
+ *   -ECONNREFUSED (or another -errno) connect failed, -ETIMEDOUT the
+ *   timer ran out, -EPROTO the handshake failed, -EPERM certificate or
+ *   pin refused, -EINVAL the CA file cannot be loaded, -ENOMEM.
+ * - timeout_ms 0 means 60 s; net_starttls() arms it anew.
+ * - A pin takes precedence over verify: false.
+ * - Bytes that arrive with the end of a handshake are offered to the
+ *   owner's read callback one loop turn after ready().
+ * - Callers ignore SIGPIPE (OpenSSL writes with plain write()).
+ */
 
 /* Start connecting.  For NET_TLS_IMPLICIT `ready` fires after the
  * handshake and verification; for NONE and STARTTLS after TCP connect. */

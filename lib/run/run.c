@@ -243,8 +243,8 @@ run_msg_discard(void *arg, void *h)
 }
 
 static void
-run_message(void *arg, const struct session_folder *sf, uint32_t uid, void *h,
-    int64_t internaldate)
+run_message(void *arg, const struct session_folder *sf, uint32_t uid,
+    const char *key, void *h, int64_t internaldate)
 {
 	struct run *r = arg;
 	const struct conf_profile *p = r->p.profile;
@@ -285,7 +285,7 @@ run_message(void *arg, const struct session_folder *sf, uint32_t uid, void *h,
 
 static void
 run_item(void *arg, const struct session_folder *sf, uint32_t uid,
-    enum session_item kind, const char *text)
+    const char *key, enum session_item kind, const char *text)
 {
 	struct run *r = arg;
 

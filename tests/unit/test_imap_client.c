@@ -197,8 +197,8 @@ o_discard(void *arg, void *h)
 }
 
 static void
-o_message(void *arg, const struct session_folder *sf, uint32_t uid, void *h,
-    int64_t idate)
+o_message(void *arg, const struct session_folder *sf, uint32_t uid,
+    const char *key, void *h, int64_t idate)
 {
 	struct fixture *f = arg;
 	struct membuf *m = h;
@@ -210,7 +210,7 @@ o_message(void *arg, const struct session_folder *sf, uint32_t uid, void *h,
 
 static void
 o_item(void *arg, const struct session_folder *sf, uint32_t uid,
-    enum session_item kind, const char *text)
+    const char *key, enum session_item kind, const char *text)
 {
 	struct fixture *f = arg;
 
@@ -245,7 +245,7 @@ o_done(void *arg, enum session_fail fail, const char *why)
 }
 
 static const struct session_ops owner_ops = {
-	o_ready, o_want, o_open, o_planned, o_begin, o_write, o_end,
+	o_ready, o_want, o_open, NULL, o_planned, o_begin, o_write, o_end,
 	o_discard, o_message, o_item, o_event, o_folder_done, o_done,
 };
 
