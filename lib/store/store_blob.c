@@ -1,0 +1,241 @@
+/*
+ * store_blob.c - one message on its way into the archive: its bytes
+ * stream into a temp file under <root>/tmp while SHA-256 runs over them,
+ * and the header (up to the first empty line, at most 64 KiB) is kept in
+ * memory for the index fields.  Memory per message is bounded by that.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "store_private.h"
+
+#define STORE_TMP_TRIES	100
+
+static int
+store_blob_mktemp(struct store_blob *b)
+{
+	struct store *s = b->store;
+	int i, fd;
+
+	/* The lock makes us the only writer; the pid and sequence make the
+	 * name unique, O_EXCL makes sure. */
+	for (i = 0; i < STORE_TMP_TRIES; i++) {
+		snprintf(b->tmpname, sizeof b->tmpname, "%ld-%llu.tmp",
+		    (long)getpid(), (unsigned long long)++s->tmpseq);
+		fd = openat(s->tmpfd, b->tmpname, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+	b->fd = fd;
+	b->tmp_exists = true;
+	/* Our mode, whatever the umask says. */
+	if (fchmod(fd, STORE_FILE_MODE) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+store_blob_begin(struct store *s, struct store_blob **ret)
+{
+	struct store_blob *b;
+	int r;
+
+	if ((r = store_check_writable(s)) < 0)
+		return r;
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		return -ENOMEM;
+	b->store = s;
+	b->fd = -1;
+	if ((b->md = EVP_MD_CTX_new()) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
+		r = -EIO;
+		goto fail;
+	}
+	if ((r = store_blob_mktemp(b)) < 0)
+		goto fail;
+	*ret = b;
+	return 0;
+fail:
+	store_blob_free(b);
+	return r;
+}
+
+static bool
+store_header_ended(const struct store_blob *b)
+{
+	const char *h = b->header;
+	size_t n = b->header_len;
+
+	/* "\n\n" ends an LF header, "\n\r\n" (of "\r\n\r\n") a CRLF one. */
+	return (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\n') ||
+	    (n >= 3 && h[n - 1] == '\n' && h[n - 2] == '\r' && h[n - 3] == '\n');
+}
+
+static int
+store_header_grow(struct store_blob *b, size_t want)
+{
+	size_t cap;
+	char *p;
+
+	if (want <= b->header_cap)
+		return 0;
+	cap = b->header_cap == 0 ? 4096 : b->header_cap * 2;
+	if (cap < want)
+		cap = want;
+	if (cap > STORE_HEADER_MAX)
+		cap = STORE_HEADER_MAX;
+	if ((p = realloc(b->header, cap + 1)) == NULL)
+		return -ENOMEM;
+	b->header = p;
+	b->header_cap = cap;
+	return 0;
+}
+
+static int
+store_header_capture(struct store_blob *b, const char *p, size_t len)
+{
+	size_t i, take;
+	int r;
+
+	if (b->header_done)
+		return 0;
+	take = STORE_HEADER_MAX - b->header_len;
+	if (take > len)
+		take = len;
+	if ((r = store_header_grow(b, b->header_len + take)) < 0)
+		return r;
+	for (i = 0; i < take; i++) {
+		b->header[b->header_len++] = p[i];
+		if (p[i] == '\n' && store_header_ended(b)) {
+			b->header_done = true;
+			break;
+		}
+	}
+	if (b->header_len == STORE_HEADER_MAX)
+		b->header_done = true;
+	b->header[b->header_len] = '\0';
+	return 0;
+}
+
+static int
+store_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+store_blob_write(struct store_blob *b, const void *data, size_t len)
+{
+	int r;
+
+	if (b->ended)
+		return -EINVAL;
+	if (b->error != 0)
+		return b->error;
+	if (len == 0)
+		return 0;
+	if ((r = store_header_capture(b, data, len)) < 0 ||
+	    (r = store_write_all(b->fd, data, len)) < 0)
+		goto fail;
+	if (EVP_DigestUpdate(b->md, data, len) != 1) {
+		r = -EIO;
+		goto fail;
+	}
+	b->size += len;
+	return 0;
+fail:
+	/* A blob that missed bytes must never be committed. */
+	b->error = r;
+	return r;
+}
+
+int
+store_blob_end(struct store_blob *b)
+{
+	unsigned int n = 0;
+
+	if (b->ended)
+		return -EINVAL;
+	if (b->error != 0)
+		return b->error;
+	if (EVP_DigestFinal_ex(b->md, b->hash, &n) != 1 || n != STORE_HASH_LEN)
+		return -EIO;
+	hex_encode(b->hash, STORE_HASH_LEN, b->hex);
+	b->ended = true;
+	return 0;
+}
+
+const uint8_t *
+store_blob_hash(const struct store_blob *b)
+{
+	return b->ended ? b->hash : NULL;
+}
+
+const char *
+store_blob_hex(const struct store_blob *b)
+{
+	return b->ended ? b->hex : NULL;
+}
+
+uint64_t
+store_blob_size(const struct store_blob *b)
+{
+	return b->size;
+}
+
+const char *
+store_blob_header(const struct store_blob *b, size_t *ret_len)
+{
+	*ret_len = b->header_len;
+	return b->header != NULL ? b->header : "";
+}
+
+void
+store_blob_close_fd(struct store_blob *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+void
+store_blob_free(struct store_blob *b)
+{
+	if (b == NULL)
+		return;
+	store_blob_close_fd(b);
+	if (b->tmp_exists)
+		unlinkat(b->store->tmpfd, b->tmpname, 0);
+	EVP_MD_CTX_free(b->md);
+	free(b->header);
+	free(b);
+}

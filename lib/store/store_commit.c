@@ -1,0 +1,450 @@
+/*
+ * store_commit.c - making a batch of messages durable in the order rule 1
+ * of DESIGN.md demands: every file fsynced, renamed into messages/ab/cd/,
+ * its directory fsynced, and only then the index rows, in one transaction.
+ * Also the incremental state the planner reads: known UIDs, folder state.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "store_private.h"
+
+/*
+ * Create messages/<rel> when missing and make its entry in `parentrel`
+ * (NULL: messages/ itself) durable.  If that fsync fails the new directory
+ * is removed again, so that the next commit creates it and syncs anew
+ * instead of trusting an entry that may not be on disk.
+ */
+static int
+store_ensure_dir(struct store *s, const char *rel, const char *parentrel)
+{
+	int pfd, r = 0;
+
+	if (mkdirat(s->msgfd, rel, STORE_DIR_MODE) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (parentrel == NULL)
+		pfd = s->msgfd;
+	else if ((pfd = openat(s->msgfd, parentrel, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW)) < 0)
+		r = -errno;
+	if (r == 0 && store_fsync(s, pfd) < 0)
+		r = -errno;
+	if (parentrel != NULL && pfd >= 0)
+		close(pfd);
+	if (r < 0)
+		unlinkat(s->msgfd, rel, AT_REMOVEDIR);
+	return r;
+}
+
+/* Is the final file there already, with the size these bytes have? */
+static int
+store_have_file(struct store *s, const char *rel, uint64_t size, bool *ret)
+{
+	struct stat st;
+
+	if (fstatat(s->msgfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*ret = false;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return -EEXIST;
+	if ((uint64_t)st.st_size != size) {
+		/* Not what its name says: replace it with the right bytes. */
+		log_debug("store: %s/messages/%s has %lld bytes, not %llu; "
+		    "replacing it", s->root, rel, (long long)st.st_size,
+		    (unsigned long long)size);
+		*ret = false;
+		return 0;
+	}
+	*ret = true;
+	return 0;
+}
+
+/* fsync the temp file, then rename it into place (or drop it if the same
+ * bytes are there already).  The caller fsyncs the directory. */
+static int
+store_place_blob(struct store *s, struct store_blob *b, char *err,
+    size_t errlen)
+{
+	char rel[STORE_HEX_LEN + 8], dir1[3], dir2[6];
+	bool have;
+	int r;
+
+	snprintf(dir1, sizeof dir1, "%.2s", b->hex);
+	snprintf(dir2, sizeof dir2, "%.2s/%.2s", b->hex, b->hex + 2);
+	snprintf(rel, sizeof rel, "%s/%s", dir2, b->hex);
+	if (store_fsync(s, b->fd) < 0)
+		return store_seterr(err, errlen, -errno, "cannot sync message "
+		    "%s to disk: %s", b->hex, strerror(errno));
+	store_blob_close_fd(b);
+	if ((r = store_have_file(s, rel, b->size, &have)) < 0)
+		return store_seterr(err, errlen, r, "cannot check "
+		    "%s/messages/%s: %s", s->root, rel, strerror(-r));
+	if (have) {
+		if (unlinkat(s->tmpfd, b->tmpname, 0) == 0)
+			b->tmp_exists = false;
+		return 0;
+	}
+	if ((r = store_ensure_dir(s, dir1, NULL)) < 0 ||
+	    (r = store_ensure_dir(s, dir2, dir1)) < 0)
+		return store_seterr(err, errlen, r, "cannot create "
+		    "%s/messages/%s: %s", s->root, dir2, strerror(-r));
+	if (store_renameat(s, s->tmpfd, b->tmpname, s->msgfd, rel) < 0)
+		return store_seterr(err, errlen, -errno, "cannot move message "
+		    "into %s/messages/%s: %s", s->root, rel, strerror(errno));
+	b->tmp_exists = false;
+	return 0;
+}
+
+static int
+store_cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* fsync each distinct messages/ab/cd of the batch once. */
+static int
+store_sync_dirs(struct store *s, uint16_t *dirs, size_t n, char *err,
+    size_t errlen)
+{
+	char rel[6];
+	size_t i;
+	int fd;
+
+	qsort(dirs, n, sizeof *dirs, store_cmp_u16);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && dirs[i] == dirs[i - 1])
+			continue;
+		snprintf(rel, sizeof rel, "%02x/%02x", dirs[i] >> 8,
+		    dirs[i] & 0xff);
+		fd = openat(s->msgfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd < 0 || store_fsync(s, fd) < 0) {
+			int r = -errno;
+
+			if (fd >= 0)
+				close(fd);
+			return store_seterr(err, errlen, r, "cannot sync "
+			    "%s/messages/%s: %s", s->root, rel, strerror(-r));
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+static int
+store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
+    char *err, size_t errlen)
+{
+	uint16_t *dirs;
+	size_t i;
+	int r = 0;
+
+	if ((dirs = calloc(n, sizeof *dirs)) == NULL)
+		return store_seterr(err, errlen, -ENOMEM, "out of memory");
+	for (i = 0; i < n && r == 0; i++) {
+		const uint8_t *h = msgs[i].blob->hash;
+
+		/* A file found in place may be one whose directory sync
+		 * failed earlier: its directory is synced all the same. */
+		r = store_place_blob(s, msgs[i].blob, err, errlen);
+		dirs[i] = (uint16_t)(h[0] << 8 | h[1]);
+	}
+	if (r == 0)
+		r = store_sync_dirs(s, dirs, n, err, errlen);
+	free(dirs);
+	return r;
+}
+
+enum { ST_BLOB, ST_MSG, ST_MSGID, ST_LOC, ST_MAX };
+
+static const char *const store_commit_sql[ST_MAX] = {
+	"INSERT OR IGNORE INTO blobs(hash, size) VALUES(?1, ?2)",
+	"INSERT OR IGNORE INTO messages(archive_user, hash, message_id, date, "
+	"from_, to_, subject, size, internaldate, first_run) "
+	"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	"SELECT id FROM messages WHERE archive_user = ?1 AND hash = ?2",
+	"INSERT OR IGNORE INTO locations(message, profile, mailbox, folder, "
+	"uidvalidity, uid, run) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+};
+
+static int
+store_bind_i64_or_null(sqlite3_stmt *st, int idx, int64_t v)
+{
+	if (v == 0)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_int64(st, idx, v);
+}
+
+/* Bind the columns of a messages row; a SQLite result code. */
+static int
+store_bind_message(sqlite3_stmt *st, const struct store_msg *m)
+{
+	const char *text[] = { m->archive_user, m->blob->hex, m->message_id,
+	    m->date, m->from, m->to, m->subject };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof text / sizeof *text; i++) {
+		if (text[i] == NULL)
+			rc = sqlite3_bind_null(st, (int)i + 1);
+		else
+			rc = sqlite3_bind_text(st, (int)i + 1, text[i], -1,
+			    SQLITE_STATIC);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	if ((rc = sqlite3_bind_int64(st, 8, (int64_t)m->blob->size)) !=
+	    SQLITE_OK ||
+	    (rc = store_bind_i64_or_null(st, 9, m->internaldate)) != SQLITE_OK)
+		return rc;
+	return store_bind_i64_or_null(st, 10, m->run_id);
+}
+
+/* Insert the message row unless the user has it; its id either way. */
+static int
+store_index_message(struct store *s, sqlite3_stmt **st, struct store_msg *m,
+    int64_t *ret_id)
+{
+	int r, rc;
+
+	if ((rc = store_bind_message(st[ST_MSG], m)) != SQLITE_OK)
+		return store_sqlite_errno(rc);
+	if ((r = store_step_done(s, st[ST_MSG])) < 0)
+		return r;
+	m->duplicate = sqlite3_changes(s->db) == 0;
+	if (!m->duplicate) {
+		*ret_id = sqlite3_last_insert_rowid(s->db);
+		return 0;
+	}
+	if ((rc = sqlite3_bind_text(st[ST_MSGID], 1, m->archive_user, -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st[ST_MSGID], 2, m->blob->hex, -1,
+	    SQLITE_STATIC)) != SQLITE_OK)
+		return store_sqlite_errno(rc);
+	rc = sqlite3_step(st[ST_MSGID]);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -EIO : store_sqlite_errno(rc);
+	*ret_id = sqlite3_column_int64(st[ST_MSGID], 0);
+	return 0;
+}
+
+static int
+store_index_one(struct store *s, sqlite3_stmt **st, struct store_msg *m)
+{
+	const struct store_blob *b = m->blob;
+	int64_t id = 0;
+	int rc, i;
+
+	for (i = 0; i < ST_MAX; i++) {
+		sqlite3_reset(st[i]);
+		sqlite3_clear_bindings(st[i]);
+	}
+	if ((rc = sqlite3_bind_text(st[ST_BLOB], 1, b->hex, -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st[ST_BLOB], 2, (int64_t)b->size)) !=
+	    SQLITE_OK)
+		return store_sqlite_errno(rc);
+	if ((rc = store_step_done(s, st[ST_BLOB])) < 0 ||
+	    (rc = store_index_message(s, st, m, &id)) < 0)
+		return rc;
+	if ((rc = sqlite3_bind_int64(st[ST_LOC], 1, id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st[ST_LOC], 2, m->profile, -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st[ST_LOC], 3, m->mailbox, -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st[ST_LOC], 4, m->folder, -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st[ST_LOC], 5, m->uidvalidity)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st[ST_LOC], 6, m->uid)) != SQLITE_OK ||
+	    (rc = store_bind_i64_or_null(st[ST_LOC], 7, m->run_id)) !=
+	    SQLITE_OK)
+		return store_sqlite_errno(rc);
+	return store_step_done(s, st[ST_LOC]);
+}
+
+static int
+store_commit_index(struct store *s, struct store_msg *msgs, size_t n,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st[ST_MAX] = { NULL };
+	size_t i;
+	int r = 0, k;
+
+	for (k = 0; k < ST_MAX && r == 0; k++)
+		r = store_prepare(s, store_commit_sql[k], &st[k]);
+	if (r == 0)
+		r = store_exec(s, "BEGIN IMMEDIATE");
+	for (i = 0; i < n && r == 0; i++)
+		r = store_index_one(s, st, &msgs[i]);
+	if (r == 0)
+		r = store_exec(s, "COMMIT");
+	if (r < 0)
+		store_seterr(err, errlen, r, "cannot record messages in "
+		    "%s/index.sqlite: %s", s->root, sqlite3_errmsg(s->db));
+	for (k = 0; k < ST_MAX; k++)
+		sqlite3_finalize(st[k]);
+	if (r < 0 && !sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+	return r;
+}
+
+static int
+store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
+    char *err, size_t errlen)
+{
+	size_t i;
+
+	if (store_check_writable(s) < 0)
+		return store_seterr(err, errlen, -EROFS, "archive %s is open "
+		    "read-only", s->root);
+	for (i = 0; i < n; i++) {
+		const struct store_msg *m = &msgs[i];
+
+		if (m->blob == NULL || !m->blob->ended ||
+		    m->blob->store != s || m->blob->fd < 0)
+			return store_seterr(err, errlen, -EINVAL, "message %zu "
+			    "of the batch is not a finished blob of this "
+			    "archive", i);
+		if (m->archive_user == NULL || m->profile == NULL ||
+		    m->mailbox == NULL || m->folder == NULL)
+			return store_seterr(err, errlen, -EINVAL, "message %zu "
+			    "of the batch lacks archive user, profile, mailbox "
+			    "or folder", i);
+	}
+	return 0;
+}
+
+int
+store_commit(struct store *s, struct store_msg *msgs, size_t n, char *err,
+    size_t errlen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		msgs[i].duplicate = false;
+	if ((r = store_commit_check(s, msgs, n, err, errlen)) == 0 && n > 0 &&
+	    (r = store_commit_files(s, msgs, n, err, errlen)) == 0)
+		r = store_commit_index(s, msgs, n, err, errlen);
+	for (i = 0; i < n; i++) {
+		if (r < 0)
+			msgs[i].duplicate = false;
+		store_blob_free(msgs[i].blob);
+		msgs[i].blob = NULL;
+	}
+	return r;
+}
+
+int
+store_known_uids(struct store *s, const char *profile, const char *mailbox,
+    const char *folder, uint32_t uidvalidity, uint32_t **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st;
+	uint32_t *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	int r, rc;
+
+	if ((r = store_prepare(s, "SELECT DISTINCT uid FROM locations WHERE "
+	    "profile = ?1 AND mailbox = ?2 AND folder = ?3 AND "
+	    "uidvalidity = ?4 ORDER BY uid", &st)) < 0)
+		return r;
+	if ((r = store_bind_text(st, 1, profile)) < 0 ||
+	    (r = store_bind_text(st, 2, mailbox)) < 0 ||
+	    (r = store_bind_text(st, 3, folder)) < 0 ||
+	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 4, uidvalidity))) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 256 : cap * 2;
+			if (cap > SIZE_MAX / sizeof *v ||
+			    (nv = realloc(v, cap * sizeof *v)) == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		r = store_sqlite_errno(rc);
+out:
+	sqlite3_finalize(st);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int
+store_folder_state_get(struct store *s, const char *profile,
+    const char *mailbox, const char *folder, struct store_folder_state *ret)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if ((r = store_prepare(s, "SELECT uidvalidity, uidnext, messages, "
+	    "highestmodseq FROM folder_state WHERE profile = ?1 AND "
+	    "mailbox = ?2 AND folder = ?3", &st)) < 0)
+		return r;
+	if ((r = store_bind_text(st, 1, profile)) < 0 ||
+	    (r = store_bind_text(st, 2, mailbox)) < 0 ||
+	    (r = store_bind_text(st, 3, folder)) < 0)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ret->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		ret->uidnext = (uint32_t)sqlite3_column_int64(st, 1);
+		ret->messages = (uint32_t)sqlite3_column_int64(st, 2);
+		ret->highestmodseq = (uint64_t)sqlite3_column_int64(st, 3);
+	} else
+		r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+store_folder_state_set(struct store *s, const char *profile,
+    const char *mailbox, const char *folder,
+    const struct store_folder_state *fs)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = store_check_writable(s)) < 0)
+		return r;
+	if (profile == NULL || mailbox == NULL || folder == NULL)
+		return -EINVAL;
+	if ((r = store_prepare(s, "INSERT OR REPLACE INTO folder_state(profile, "
+	    "mailbox, folder, uidvalidity, uidnext, messages, highestmodseq) "
+	    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)) < 0)
+		return r;
+	if ((r = store_bind_text(st, 1, profile)) < 0 ||
+	    (r = store_bind_text(st, 2, mailbox)) < 0 ||
+	    (r = store_bind_text(st, 3, folder)) < 0 ||
+	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 4,
+	    fs->uidvalidity))) < 0 ||
+	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 5, fs->uidnext))) < 0 ||
+	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 6, fs->messages))) < 0 ||
+	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 7,
+	    (int64_t)fs->highestmodseq))) < 0)
+		goto out;
+	r = store_step_done(s, st);
+out:
+	sqlite3_finalize(st);
+	return r;
+}

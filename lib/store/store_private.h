@@ -1,0 +1,107 @@
+/*
+ * store_private.h - what the files of lib/store share: the handle, the
+ * blob, the SQLite helpers, and a fault hook that tests use to make
+ * fsync() and renameat() fail.  Nothing outside lib/store and its unit
+ * test includes this header.
+ */
+#ifndef MAILSTOW_STORE_PRIVATE_H
+#define MAILSTOW_STORE_PRIVATE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_HASH_LEN		32
+#define STORE_HEX_LEN		(2 * STORE_HASH_LEN)
+#define STORE_HEADER_MAX	(64 * 1024)
+#define STORE_DIR_MODE		0750
+#define STORE_FILE_MODE		0640
+#define STORE_BUSY_MS		5000
+
+/*
+ * Test hook: when a function is set it replaces the system call for this
+ * handle only (no process-wide state).  A hook returns 0 or -1 with errno
+ * set, like the call it replaces.
+ */
+struct store_fault {
+	int	(*fsync)(int fd, void *arg);
+	int	(*renameat)(int olddirfd, const char *oldpath, int newdirfd,
+		    const char *newpath, void *arg);
+	void	*arg;
+};
+
+struct store {
+	char		*root;
+	bool		 rdonly;
+	int		 rootfd;	/* <root>, O_DIRECTORY */
+	int		 tmpfd;		/* <root>/tmp; -1 when RDONLY */
+	int		 msgfd;		/* <root>/messages; -1 when RDONLY */
+	int		 lockfd;	/* <root>/lock, flock'ed; -1 when RDONLY */
+	uint64_t	 tmpseq;	/* part of temp file names */
+	sqlite3		*db;
+	struct store_fault fault;
+};
+
+struct store_blob {
+	struct store	*store;
+	int		 fd;		/* temp file; -1 once closed */
+	char		 tmpname[64];	/* relative to store->tmpfd */
+	bool		 tmp_exists;	/* unlink it when freed */
+	bool		 ended;
+	int		 error;		/* first write error, sticky */
+	EVP_MD_CTX	*md;
+	uint64_t	 size;
+	uint8_t		 hash[STORE_HASH_LEN];
+	char		 hex[STORE_HEX_LEN + 1];
+	char		*header;	/* up to STORE_HEADER_MAX bytes */
+	size_t		 header_len, header_cap;
+	bool		 header_done;
+};
+
+/* Install (or with NULL, remove) the fault hook of one handle. */
+void	store_test_set_fault(struct store *, const struct store_fault *);
+
+/* fsync() and renameat() through the fault hook. */
+int	store_fsync(struct store *, int fd);
+int	store_renameat(struct store *, int olddirfd, const char *oldpath,
+	    int newdirfd, const char *newpath);
+
+/* Closes the temp file descriptor (after the commit fsynced it). */
+void	store_blob_close_fd(struct store_blob *);
+
+/* Format into err (NULL or errlen 0 is fine); returns `code`. */
+int	store_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+
+/* -errno for a SQLite result code. */
+int	store_sqlite_errno(int rc);
+/* Prepare `sql`; -errno on failure (the text goes to debug log). */
+int	store_prepare(struct store *, const char *sql, sqlite3_stmt **ret);
+/* Run one parameterless statement (BEGIN, COMMIT, ROLLBACK, DDL). */
+int	store_exec(struct store *, const char *sql);
+/* Bind text, or NULL when s is NULL. */
+int	store_bind_text(sqlite3_stmt *, int idx, const char *s);
+/* Step a statement that returns no row; -errno unless SQLITE_DONE. */
+int	store_step_done(struct store *, sqlite3_stmt *);
+/* Reject writes on a read-only handle. */
+int	store_check_writable(const struct store *);
+int64_t	store_now(void);
+
+/* Output helpers (store_json.c).  Strings may hold any bytes. */
+size_t	store_utf8_len(const unsigned char *p, size_t n);
+void	store_json_str(FILE *, const char *s);
+void	store_json_kv_int(FILE *, const char *key, int64_t v, bool first);
+void	store_json_kv_time(FILE *, const char *key, sqlite3_stmt *, int col,
+	    bool first);
+void	store_json_kv_col(FILE *, const char *key, sqlite3_stmt *, int col,
+	    bool first);
+size_t	store_text_str(FILE *, const char *s);
+void	store_text_col(FILE *, sqlite3_stmt *, int col);
+void	store_text_time(FILE *, sqlite3_stmt *, int col);
+
+#endif
