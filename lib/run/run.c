@@ -23,6 +23,7 @@ struct run_pending {
 	struct store_msg m;
 	struct mime_fields f;
 	char	*folder;
+	char	*uidl;			/* POP3: the session's key is borrowed */
 	uint64_t size;
 };
 
@@ -92,6 +93,7 @@ run_pending_clear(struct run *r)
 	for (i = 0; i < r->n_pending; i++) {
 		mime_fields_free(&r->pending[i].f);
 		free(r->pending[i].folder);
+		free(r->pending[i].uidl);
 	}
 	r->n_pending = 0;
 	r->pending_bytes = 0;
@@ -203,6 +205,16 @@ run_folder_open(void *arg, const struct session_folder *sf, uint32_t **ret_known
 	    sf->uidvalidity, ret_known, ret_n);
 }
 
+static int
+run_keys_known(void *arg, const struct session_folder *sf,
+    const char *const *keys, size_t n, bool *ret_known)
+{
+	struct run *r = arg;
+
+	return store_uidls_known(r->p.store, r->p.profile->name,
+	    r->p.profile->auth.user, keys, n, ret_known);
+}
+
 static void
 run_folder_planned(void *arg, const struct session_folder *sf, uint64_t found,
     uint64_t todo)
@@ -257,8 +269,10 @@ run_message(void *arg, const struct session_folder *sf, uint32_t uid,
 	memset(pe, 0, sizeof *pe);
 	hdr = store_blob_header(blob, &hlen);
 	if ((pe->folder = strdup(sf->name)) == NULL ||
+	    (key != NULL && (pe->uidl = strdup(key)) == NULL) ||
 	    mime_header_fields(hdr, hlen, &pe->f) < 0) {
 		free(pe->folder);
+		free(pe->uidl);
 		store_blob_free(blob);
 		r->folder.failed++;
 		r->folder_had_errors = true;
@@ -271,7 +285,7 @@ run_message(void *arg, const struct session_folder *sf, uint32_t uid,
 		.blob = blob, .archive_user = p->archive_user,
 		.profile = p->name, .mailbox = p->auth.user,
 		.folder = pe->folder, .uidvalidity = sf->uidvalidity,
-		.uid = uid, .internaldate = internaldate,
+		.uid = uid, .uidl = pe->uidl, .internaldate = internaldate,
 		.message_id = pe->f.message_id, .date = pe->f.date,
 		.from = pe->f.from, .to = pe->f.to, .subject = pe->f.subject,
 		.run_id = r->id,
@@ -382,6 +396,7 @@ static const struct session_ops run_session_ops = {
 	.ready = run_on_ready,
 	.want_folder = run_want_folder,
 	.folder_open = run_folder_open,
+	.keys_known = run_keys_known,
 	.folder_planned = run_folder_planned,
 	.msg_begin = run_msg_begin,
 	.msg_write = run_msg_write,

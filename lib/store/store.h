@@ -72,7 +72,8 @@ struct store_msg {
 	struct store_blob *blob;	/* ended; the commit takes ownership */
 	const char *archive_user;
 	const char *profile, *mailbox, *folder;
-	uint32_t uidvalidity, uid;	/* POP3: 0, 0 (see pop3_seen) */
+	uint32_t uidvalidity, uid;	/* POP3: 0, 0 */
+	const char *uidl;		/* POP3 UIDL, recorded as seen; or NULL */
 	int64_t	 internaldate;		/* unix seconds; 0 unknown */
 	const char *message_id, *date, *from, *to, *subject; /* may be NULL */
 	int64_t	 run_id;
@@ -98,6 +99,14 @@ int	store_commit(struct store *, struct store_msg *msgs, size_t n,
  */
 int	store_known_uids(struct store *, const char *profile, const char *mailbox,
 	    const char *folder, uint32_t uidvalidity, uint32_t **ret, size_t *ret_n);
+
+/*
+ * POP3: which of these n UIDLs were recorded at (profile, mailbox)?
+ * ret_known[i] is set for each.  0 or -errno.
+ */
+int	store_uidls_known(struct store *, const char *profile,
+	    const char *mailbox, const char *const *uidls, size_t n,
+	    bool *ret_known);
 
 struct store_folder_state {
 	uint32_t uidvalidity, uidnext, messages;

@@ -165,7 +165,7 @@ store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
 	return r;
 }
 
-enum { ST_BLOB, ST_MSG, ST_MSGID, ST_LOC, ST_MAX };
+enum { ST_BLOB, ST_MSG, ST_MSGID, ST_LOC, ST_UIDL, ST_MAX };
 
 static const char *const store_commit_sql[ST_MAX] = {
 	"INSERT OR IGNORE INTO blobs(hash, size) VALUES(?1, ?2)",
@@ -175,7 +175,29 @@ static const char *const store_commit_sql[ST_MAX] = {
 	"SELECT id FROM messages WHERE archive_user = ?1 AND hash = ?2",
 	"INSERT OR IGNORE INTO locations(message, profile, mailbox, folder, "
 	"uidvalidity, uid, run) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	"INSERT OR IGNORE INTO pop3_seen(profile, mailbox, uidl, hash) "
+	"VALUES(?1, ?2, ?3, ?4)",
 };
+
+/* A POP3 message's UIDL is seen in the same transaction as its row. */
+static int
+store_index_uidl(struct store *s, sqlite3_stmt *st, const struct store_msg *m)
+{
+	int rc;
+
+	if (m->uidl == NULL)
+		return 0;
+	if ((rc = sqlite3_bind_text(st, 1, m->profile, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, m->mailbox, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, m->uidl, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 4, m->blob->hex, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK)
+		return store_sqlite_errno(rc);
+	return store_step_done(s, st);
+}
 
 static int
 store_bind_i64_or_null(sqlite3_stmt *st, int idx, int64_t v)
@@ -270,7 +292,9 @@ store_index_one(struct store *s, sqlite3_stmt **st, struct store_msg *m)
 	    (rc = store_bind_i64_or_null(st[ST_LOC], 7, m->run_id)) !=
 	    SQLITE_OK)
 		return store_sqlite_errno(rc);
-	return store_step_done(s, st[ST_LOC]);
+	if ((rc = store_step_done(s, st[ST_LOC])) < 0)
+		return rc;
+	return store_index_uidl(s, st[ST_UIDL], m);
 }
 
 static int
@@ -444,6 +468,36 @@ store_folder_state_set(struct store *s, const char *profile,
 	    (int64_t)fs->highestmodseq))) < 0)
 		goto out;
 	r = store_step_done(s, st);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+store_uidls_known(struct store *s, const char *profile, const char *mailbox,
+    const char *const *uidls, size_t n, bool *ret_known)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int r, rc = SQLITE_OK;
+
+	if ((r = store_prepare(s, "SELECT 1 FROM pop3_seen WHERE profile = ?1 "
+	    "AND mailbox = ?2 AND uidl = ?3", &st)) < 0)
+		return r;
+	if ((r = store_bind_text(st, 1, profile)) < 0 ||
+	    (r = store_bind_text(st, 2, mailbox)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		if ((r = store_bind_text(st, 3, uidls[i])) < 0)
+			goto out;
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			r = store_sqlite_errno(rc);
+			goto out;
+		}
+		ret_known[i] = rc == SQLITE_ROW;
+	}
 out:
 	sqlite3_finalize(st);
 	return r;

@@ -1,0 +1,131 @@
+/*
+ * test_store_pop3.c - POP3's part of the store: a committed message's UIDL
+ * is seen in the same transaction, per (profile, mailbox), and a failed
+ * commit leaves it unseen so the next run fetches the message again.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+static char root[64];
+
+static int
+setup(void **state)
+{
+	struct store *s;
+	char err[256];
+
+	snprintf(root, sizeof root, "/tmp/mailstow-pop3-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(store_open(root, STORE_RDWR, &s, err, sizeof err), 0);
+	*state = s;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	store_close(*state);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+	return system(cmd);
+}
+
+static struct store_blob *
+blob(struct store *s, const char *text)
+{
+	struct store_blob *b;
+
+	assert_int_equal(store_blob_begin(s, &b), 0);
+	assert_int_equal(store_blob_write(b, text, strlen(text)), 0);
+	assert_int_equal(store_blob_end(b), 0);
+	return b;
+}
+
+static void
+commit_one(struct store *s, int64_t run, const char *text, const char *uidl,
+    const char *mailbox)
+{
+	struct store_msg m = {
+		.blob = blob(s, text), .archive_user = "alice",
+		.profile = "p", .mailbox = mailbox, .folder = "INBOX",
+		.uidl = uidl, .run_id = run,
+	};
+	char err[256];
+
+	assert_int_equal(store_commit(s, &m, 1, err, sizeof err), 0);
+}
+
+static void
+test_uidl_seen_after_commit(void **state)
+{
+	struct store *s = *state;
+	const char *uidls[] = { "u1", "u2", "u3" };
+	bool known[3];
+	int64_t run;
+
+	assert_int_equal(store_run_begin(s, "p", "manual", &run), 0);
+	commit_one(s, run, "Subject: a\r\n\r\nbody a\r\n", "u1", "m1");
+	commit_one(s, run, "Subject: b\r\n\r\nbody b\r\n", "u3", "m1");
+	/* The same UIDL in another mailbox is another message. */
+	commit_one(s, run, "Subject: c\r\n\r\nbody c\r\n", "u2", "m2");
+	assert_int_equal(store_uidls_known(s, "p", "m1", uidls, 3, known), 0);
+	assert_true(known[0]);
+	assert_false(known[1]);
+	assert_true(known[2]);
+	assert_int_equal(store_uidls_known(s, "other", "m1", uidls, 3, known), 0);
+	assert_false(known[0]);
+}
+
+static void
+test_uidl_of_duplicate_is_seen(void **state)
+{
+	struct store *s = *state;
+	const char *uidls[] = { "x", "y" };
+	bool known[2];
+	int64_t run;
+
+	assert_int_equal(store_run_begin(s, "p", "manual", &run), 0);
+	/* Identical bytes under two UIDLs: stored once, both seen. */
+	commit_one(s, run, "same bytes\r\n", "x", "m1");
+	commit_one(s, run, "same bytes\r\n", "y", "m1");
+	assert_int_equal(store_uidls_known(s, "p", "m1", uidls, 2, known), 0);
+	assert_true(known[0]);
+	assert_true(known[1]);
+}
+
+static void
+test_no_uidl_records_nothing(void **state)
+{
+	struct store *s = *state;
+	const char *uidls[] = { "" };
+	bool known[1] = { true };
+	int64_t run;
+
+	assert_int_equal(store_run_begin(s, "p", "manual", &run), 0);
+	commit_one(s, run, "no uidl\r\n", NULL, "m1");
+	assert_int_equal(store_uidls_known(s, "p", "m1", uidls, 1, known), 0);
+	assert_false(known[0]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_uidl_seen_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_of_duplicate_is_seen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_uidl_records_nothing, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("store_pop3", tests, NULL, NULL);
+}
