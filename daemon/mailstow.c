@@ -324,7 +324,7 @@ static int
 cmd_show(struct cli *cli, int argc, char **argv)
 {
 	uint8_t raw[32];
-	char path[4096];
+	char hex[65], path[4096];
 	struct store *store;
 	int fd, rc;
 
@@ -339,8 +339,8 @@ cmd_show(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(cli, STORE_RDONLY, &store)) != 0)
 		return rc;
-	hex_encode(raw, sizeof raw, path);
-	rc = store_message_path(store, path, path, sizeof path);
+	hex_encode(raw, sizeof raw, hex);
+	rc = store_message_path(store, hex, path, sizeof path);
 	store_close(store);
 	if (rc < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "mailstow: no message %s in the archive\n",
