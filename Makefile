@@ -93,6 +93,12 @@ install: all
 	install -m 644 daemon/mailstowd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	test -e $(DESTDIR)/etc/mailstow/mailstow.yaml || \
 	    install -m 640 conf/mailstow.yaml $(DESTDIR)/etc/mailstow/mailstow.yaml
+	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/sysusers.d \
+	    $(DESTDIR)/usr/lib/tmpfiles.d
+	sed 's|/usr/local|$(PREFIX)|g' systemd/mailstowd.service > \
+	    $(DESTDIR)/lib/systemd/system/mailstowd.service
+	install -m 644 systemd/mailstow.sysusers $(DESTDIR)/usr/lib/sysusers.d/mailstow.conf
+	install -m 644 systemd/mailstow.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/mailstow.conf
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "conf/conf.h"
+#include "ctl/ctl.h"
 #include "run/run.h"
 #include "store/store.h"
 
@@ -42,6 +43,8 @@ usage(FILE *f)
 	    "usage: mailstow [-c FILE] [-v] COMMAND [ARGS]\n"
 	    "\n"
 	    "  check                                 validate the configuration\n"
+	    "  status [--json]                       what the daemon runs and plans\n"
+	    "  reload                                make the daemon re-read its config\n"
 	    "  run [--json] PROFILE [PROFILE...]     archive now, print the protocol\n"
 	    "  runs [--profile P] [--json]           list past runs\n"
 	    "  protocol (RUN_ID | --last PROFILE) [--json]\n"
@@ -190,6 +193,35 @@ cli_run_one(struct cli *cli, struct store *store, struct event_base *base,
 	return strcmp(cr.result.status, "succeeded") == 0 ? 0 : EXIT_RUN_FAILED;
 }
 
+/*
+ * The daemon holds the archive: let it do the run, wait, and print the
+ * protocol from a read-only view of the archive.
+ */
+static int
+cli_run_via_daemon(struct cli *cli, const char *profile)
+{
+	char status[64], err[512];
+	struct store *store;
+	int64_t id;
+	int r;
+
+	r = ctl_run(cli->conf->daemon.control_socket, profile,
+	    cli->json ? NULL : stderr, &id, status, sizeof status, err,
+	    sizeof err);
+	if (r < 0) {
+		fprintf(stderr, "mailstow: %s: %s\n", profile, err);
+		return EXIT_RUN_FAILED;
+	}
+	if ((r = cli_open_store(cli, STORE_RDONLY, &store)) != 0)
+		return r;
+	store_print_protocol(store, id, cli->json, stdout);
+	if (!cli->json)
+		putchar('\n');
+	fflush(stdout);
+	store_close(store);
+	return strcmp(status, "succeeded") == 0 ? 0 : EXIT_RUN_FAILED;
+}
+
 static int
 cmd_run(struct cli *cli, int argc, char **argv)
 {
@@ -209,6 +241,12 @@ cmd_run(struct cli *cli, int argc, char **argv)
 			    cli->conf->path, argv[i]);
 			return EXIT_USAGE;
 		}
+	if (ctl_probe(cli->conf->daemon.control_socket) == 0) {
+		for (i = 0; i < argc; i++)
+			if (cli_run_via_daemon(cli, argv[i]) != 0)
+				rc = EXIT_RUN_FAILED;
+		return rc;
+	}
 	if ((rc = cli_open_store(cli, STORE_RDWR, &store)) != 0)
 		return rc;
 	base = event_base_new();
@@ -226,6 +264,45 @@ cmd_run(struct cli *cli, int argc, char **argv)
 	event_base_free(base);
 	store_close(store);
 	return rc;
+}
+
+/* ---- the daemon --------------------------------------------------------- */
+
+static int
+cmd_status(struct cli *cli, int argc, char **argv)
+{
+	char err[512];
+
+	if (argc != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (ctl_status(cli->conf->daemon.control_socket, cli->json, stdout,
+	    err, sizeof err) < 0) {
+		fprintf(stderr, "mailstow: %s (is mailstowd running? "
+		    "systemctl status mailstowd)\n", err);
+		return EXIT_RUN_FAILED;
+	}
+	return 0;
+}
+
+static int
+cmd_reload(struct cli *cli, int argc, char **argv)
+{
+	char err[1024];
+	int r;
+
+	if (argc != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = ctl_reload(cli->conf->daemon.control_socket, err,
+	    sizeof err)) < 0) {
+		fprintf(stderr, "mailstow: %s\n", err);
+		return r == -EINVAL ? EXIT_USAGE : EXIT_RUN_FAILED;
+	}
+	printf("mailstowd reloaded its configuration\n");
+	return 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -377,6 +454,8 @@ static const struct {
 } commands[] = {
 	{ "check", cmd_check },
 	{ "run", cmd_run },
+	{ "status", cmd_status },
+	{ "reload", cmd_reload },
 	{ "runs", cmd_runs },
 	{ "protocol", cmd_protocol },
 	{ "messages", cmd_messages },
