@@ -234,12 +234,12 @@ md_log_run_end(struct md_job *j, const struct run_result *res)
 	struct md_logctx ctx = { j->prof->name, res->run_id, j->prof->mailbox,
 	    NULL };
 	enum log_level lvl = LOG_LVL_INFO;
-	char hint[64] = "";
+	char hint[sizeof res->reason + 64] = "";
 
 	if (strcmp(res->status, "failed") == 0) {
 		lvl = LOG_LVL_ERR;
-		snprintf(hint, sizeof hint, "; see: mailstow protocol %lld",
-		    (long long)res->run_id);
+		snprintf(hint, sizeof hint, ": %s; see: mailstow protocol %lld",
+		    res->reason, (long long)res->run_id);
 	} else if (strcmp(res->status, "succeeded") != 0) {
 		lvl = LOG_LVL_WARN;
 	}

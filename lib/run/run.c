@@ -386,9 +386,12 @@ run_session_done(void *arg, enum session_fail fail, const char *why)
 	if (fail == SESSION_FAIL_CANCELLED)
 		run_event(r, STORE_WARNING, NULL, 0, "run interrupted: %s; "
 		    "what was not committed is fetched next run", why);
-	else if (fail != SESSION_OK)
+	else if (fail != SESSION_OK) {
 		run_event(r, STORE_ERROR, NULL, 0, "%s error: %s",
 		    session_fail_name(fail), why);
+		snprintf(r->result.reason, sizeof r->result.reason,
+		    "%s error: %s", session_fail_name(fail), why);
+	}
 	run_finish(r, fail);
 }
 
@@ -426,6 +429,8 @@ run_start_cb(evutil_socket_t fd, short what, void *arg)
 	if (conf_read_password(p, &password, &cerr) < 0) {
 		r->errors++;
 		run_event(r, STORE_ERROR, NULL, 0, "%s", cerr.text);
+		snprintf(r->result.reason, sizeof r->result.reason, "%s",
+		    cerr.text);
 		run_finish(r, SESSION_FAIL_LOCAL);
 		return;
 	}

@@ -30,6 +30,9 @@ struct run_result {
 	const char *status;		/* "succeeded", "completed_with_errors",
 					 * "failed", "interrupted" */
 	struct store_counts counts;
+	/* What ended a failed run, as in its protocol ("auth error: login
+	 * as ... refused by ...: [AUTHENTICATIONFAILED] ..."); "" else. */
+	char	 reason[1100];
 };
 
 /* Called once, from the loop, when the run's protocol row is final. */
