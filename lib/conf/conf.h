@@ -48,6 +48,8 @@ struct conf_auth {
 	char	*password_file;		/* at most one of these three */
 	char	*password;		/* inline: file must be 0600-ish */
 	char	*password_credential;	/* name in $CREDENTIALS_DIRECTORY */
+	bool	 apop;			/* auth.apop: POP3 APOP login (MD5;
+					 * only for old servers) */
 	bool	 allow_plaintext;	/* auth.allow_plaintext: send the
 					 * password without TLS (protocol
 					 * imap/pop3 requires it) */

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "imap/imap_client.h"
+#include "pop3/pop3_client.h"
 #include "source/source.h"
 
 struct source {
 	enum conf_protocol proto;
 	struct imap_client *imap;
+	struct pop3_client *pop3;
 };
 
 static void
@@ -58,6 +60,24 @@ source_start_imap(struct source *s, struct event_base *base,
 	return imap_client_start(base, dns, &ip, ops, arg, &s->imap);
 }
 
+static int
+source_start_pop3(struct source *s, struct event_base *base,
+    struct evdns_base *dns, const struct conf_profile *p, const char *user,
+    const char *password, const struct session_ops *ops, void *arg)
+{
+	struct pop3_client_params pp;
+
+	memset(&pp, 0, sizeof pp);
+	source_net_params(p, &pp.net);
+	pp.user = user;
+	pp.password = password;
+	pp.allow_plaintext = p->auth.allow_plaintext;
+	pp.apop = p->auth.apop;
+	pp.timeout_ms = p->server.timeout_ms;
+	pp.max_message_size = p->max_message_size;
+	return pop3_client_start(base, dns, &pp, ops, arg, &s->pop3);
+}
+
 int
 source_start(struct event_base *base, struct evdns_base *dns,
     const struct conf_profile *p, const char *user, const char *password,
@@ -66,12 +86,15 @@ source_start(struct event_base *base, struct evdns_base *dns,
 	struct source *s;
 	int err;
 
-	if (conf_protocol_is_pop3(p->server.protocol))
-		return -ENOTSUP;
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return -ENOMEM;
 	s->proto = p->server.protocol;
-	err = source_start_imap(s, base, dns, p, user, password, ops, arg);
+	if (conf_protocol_is_pop3(p->server.protocol))
+		err = source_start_pop3(s, base, dns, p, user, password, ops,
+		    arg);
+	else
+		err = source_start_imap(s, base, dns, p, user, password, ops,
+		    arg);
 	if (err < 0) {
 		free(s);
 		return err;
@@ -83,8 +106,12 @@ source_start(struct event_base *base, struct evdns_base *dns,
 void
 source_cancel(struct source *s)
 {
-	if (s != NULL && s->imap != NULL)
+	if (s == NULL)
+		return;
+	if (s->imap != NULL)
 		imap_client_cancel(s->imap);
+	if (s->pop3 != NULL)
+		pop3_client_cancel(s->pop3);
 }
 
 void
@@ -93,5 +120,6 @@ source_free(struct source *s)
 	if (s == NULL)
 		return;
 	imap_client_free(s->imap);
+	pop3_client_free(s->pop3);
 	free(s);
 }

@@ -1,0 +1,247 @@
+/*
+ * pop3_auth.c - logging in to a POP3 server: SASL PLAIN through AUTH
+ * with an initial response (RFC 5034) or after a "+" challenge, USER and
+ * PASS (RFC 1939 7), or APOP when the profile asks for it.  The password
+ * is wiped as soon as the server answered its use, and the debug log only
+ * ever sees it redacted.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "pop3/pop3_client_private.h"
+
+/* RFC 2449 4: a command line is at most 255 octets with its CRLF. */
+#define POP3_MAX_COMMAND	255
+#define POP3_MAX_USER		200
+
+/* base64("\0user\0password"), RFC 4616; wiped by the caller. */
+static char *
+pop3_sasl_plain(const char *user, const char *password)
+{
+	size_t ul = strlen(user), pl = strlen(password), n = ul + pl + 2;
+	unsigned char *raw = malloc(n);
+	char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+
+	if (raw == NULL || b64 == NULL || n > INT32_MAX / 2) {
+		free(raw);
+		free(b64);
+		return NULL;
+	}
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ul);
+	raw[1 + ul] = '\0';
+	memcpy(raw + 2 + ul, password, pl);
+	EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
+	explicit_bzero(raw, n);
+	free(raw);
+	return b64;
+}
+
+/* RFC 1939 7: lowercase hex MD5 of timestamp + password. */
+static int
+pop3_apop_digest(const char *timestamp, const char *password, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
+	    EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 16;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -ENOTSUP;
+	hex_encode(md, 16, out);
+	explicit_bzero(md, sizeof md);
+	return 0;
+}
+
+/* No CR, LF or other control byte may reach a command line. */
+static bool
+pop3_clean(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static void
+pop3_auth_plain(struct pop3_client *c)
+{
+	char *b64;
+	int err;
+
+	if ((b64 = pop3_sasl_plain(c->user, c->password)) == NULL) {
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+		return;
+	}
+	pop3_enter(c, POP3_S_AUTH);
+	/* RFC 5034 4: too long for one line, the response waits for "+". */
+	if (strlen("AUTH PLAIN ") + strlen(b64) + 2 <= POP3_MAX_COMMAND) {
+		err = pop3_send_secret(c, "AUTH PLAIN ", b64);
+		c->sent_auth_response = true;
+	} else {
+		err = pop3_send(c, "AUTH PLAIN");
+	}
+	secret_free(b64);
+	if (err < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
+static void
+pop3_auth_apop(struct pop3_client *c)
+{
+	char digest[33], prefix[POP3_MAX_USER + 8];
+	int err;
+
+	if (c->timestamp[0] == '\0') {
+		pop3_fail(c, SESSION_FAIL_AUTH, "the profile asks for APOP, but "
+		    "the greeting of %s holds no APOP timestamp; the server "
+		    "does not offer APOP", net_peer(c->conn));
+		return;
+	}
+	if ((err = pop3_apop_digest(c->timestamp, c->password, digest)) < 0) {
+		pop3_fail(c, SESSION_FAIL_LOCAL, "cannot compute the APOP "
+		    "digest: MD5 is %s", err == -ENOMEM ? "out of memory" :
+		    "not available in this OpenSSL (FIPS mode?)");
+		return;
+	}
+	pop3_enter(c, POP3_S_APOP);
+	snprintf(prefix, sizeof prefix, "APOP %s ", c->user);
+	err = pop3_send_secret(c, prefix, digest);
+	explicit_bzero(digest, sizeof digest);
+	if (err < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
+void
+pop3_start_auth(struct pop3_client *c)
+{
+	if (!net_is_tls(c->conn) && !c->p.allow_plaintext) {
+		pop3_fail(c, SESSION_FAIL_TLS, "refusing to send the password "
+		    "without TLS (set auth.allow_plaintext: true to allow it)");
+		return;
+	}
+	if (!pop3_clean(c->user) || strlen(c->user) > POP3_MAX_USER) {
+		pop3_fail(c, SESSION_FAIL_AUTH, "auth.user is longer than %d "
+		    "bytes or holds control characters; POP3 cannot carry it",
+		    POP3_MAX_USER);
+		return;
+	}
+	if (c->p.apop) {
+		pop3_auth_apop(c);
+	} else if (c->caps & POP3_CAP_SASL_PLAIN) {
+		pop3_auth_plain(c);
+	} else if ((c->caps & POP3_CAP_USER) || c->capa_failed) {
+		/* Without CAPA nothing is announced; USER is RFC 1939. */
+		pop3_enter(c, POP3_S_USER);
+		if (pop3_send(c, "USER %s", c->user) < 0)
+			pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+	} else {
+		pop3_fail(c, SESSION_FAIL_AUTH, "%s offers neither SASL PLAIN "
+		    "nor USER/PASS in its CAPA; no way to log in",
+		    net_peer(c->conn));
+	}
+}
+
+/* What a user should check, from the RFC 2449 / RFC 3206 code. */
+static const char *
+pop3_auth_advice(const struct pop3_status *st)
+{
+	static const struct { const char *code; const char *advice; } t[] = {
+		{ "IN-USE", "another client holds the maildrop; the next run "
+		    "tries again" },
+		{ "LOGIN-DELAY", "the server limits how often this user may "
+		    "log in; run less often" },
+		{ "SYS/TEMP", "a temporary problem on the server; the next run "
+		    "tries again" },
+		{ "SYS/PERM", "a problem on the server that its administrator "
+		    "must fix" },
+	};
+	size_t i;
+
+	for (i = 0; st->code != NULL && i < NELEM(t); i++)
+		if (st->code_len == strlen(t[i].code) &&
+		    strncasecmp(st->code, t[i].code, st->code_len) == 0)
+			return t[i].advice;
+	return "check auth.user and the password";
+}
+
+/* "+" during AUTH PLAIN without an initial response: send it once. */
+static void
+pop3_auth_continue(struct pop3_client *c)
+{
+	char *b64;
+	int err;
+
+	if (c->sent_auth_response || c->password == NULL) {
+		/* A second challenge for PLAIN: cancel (RFC 5034 4). */
+		if (pop3_send(c, "*") < 0)
+			pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+		return;
+	}
+	if ((b64 = pop3_sasl_plain(c->user, c->password)) == NULL) {
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+		return;
+	}
+	err = pop3_send_secret(c, "", b64);
+	secret_free(b64);
+	c->sent_auth_response = true;
+	if (err < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
+static void
+pop3_auth_send_pass(struct pop3_client *c)
+{
+	if (!pop3_clean(c->password)) {
+		pop3_fail(c, SESSION_FAIL_AUTH, "the password holds control "
+		    "characters that PASS cannot carry, and %s offers no SASL "
+		    "PLAIN", net_peer(c->conn));
+		return;
+	}
+	pop3_enter(c, POP3_S_PASS);
+	if (pop3_send_secret(c, "PASS ", c->password) < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
+void
+pop3_auth_status(struct pop3_client *c, const struct pop3_status *st)
+{
+	char words[512];
+
+	if (st->kind == POP3_CONT) {
+		pop3_auth_continue(c);
+		return;
+	}
+	if (st->kind == POP3_ERR) {
+		secret_free(c->password);
+		c->password = NULL;
+		pop3_server_words(st, words, sizeof words);
+		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' was refused by "
+		    "%s%s: %s; %s", c->user, net_peer(c->conn),
+		    c->state == POP3_S_USER ? " at USER" : "", words,
+		    pop3_auth_advice(st));
+		return;
+	}
+	if (c->state == POP3_S_USER) {
+		pop3_auth_send_pass(c);
+		return;
+	}
+	secret_free(c->password);
+	c->password = NULL;
+	/* Capabilities may differ once logged in (RFC 2449 5). */
+	pop3_send_capa(c, POP3_S_POSTAUTH_CAPA);
+}
