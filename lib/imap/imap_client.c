@@ -14,9 +14,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <openssl/evp.h>
 
 #include "base/log.h"
+#include "base/sasl.h"
 #include "base/util.h"
 #include "imap/imap_client_private.h"
 
@@ -284,29 +284,6 @@ imap_send_capability(struct imap_client *c)
 		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 }
 
-/* base64("\0user\0password"), RFC 4616; wiped by the caller. */
-static char *
-imap_sasl_plain(const char *user, const char *password)
-{
-	size_t ul = strlen(user), pl = strlen(password), n = ul + pl + 2;
-	unsigned char *raw = malloc(n);
-	char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (raw == NULL || b64 == NULL) {
-		free(raw);
-		free(b64);
-		return NULL;
-	}
-	raw[0] = '\0';
-	memcpy(raw + 1, user, ul);
-	raw[1 + ul] = '\0';
-	memcpy(raw + 2 + ul, password, pl);
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return b64;
-}
-
 static void
 imap_send_secret(struct imap_client *c, const char *prefix, const char *secret)
 {
@@ -333,7 +310,8 @@ imap_start_auth(struct imap_client *c)
 	}
 	imap_enter(c, IMAP_S_AUTH);
 	if (c->caps & IMAP_CAP_AUTH_PLAIN) {
-		if ((b64 = imap_sasl_plain(c->user, c->password)) == NULL) {
+		if ((b64 = sasl_plain_b64(c->authzid, c->user,
+		    c->password)) == NULL) {
 			imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 			return;
 		}
@@ -349,6 +327,14 @@ imap_start_auth(struct imap_client *c)
 			imap_arm_deadline(c);
 		}
 		secret_free(b64);
+		return;
+	}
+	if (c->authzid != NULL) {
+		/* LOGIN cannot say "on behalf of"; only SASL can. */
+		imap_fail(c, SESSION_FAIL_AUTH, "a master-user login for %s "
+		    "needs AUTHENTICATE PLAIN, which %s does not offer (use "
+		    "auth.method: separator instead)", c->authzid,
+		    net_peer(c->conn));
 		return;
 	}
 	if (c->caps & IMAP_CAP_LOGINDISABLED) {
@@ -416,7 +402,8 @@ imap_on_continue(struct imap_client *c)
 		evbuffer_add(bufferevent_get_output(c->bev), "*\r\n", 3);
 		return;
 	}
-	if ((b64 = imap_sasl_plain(c->user, c->password)) == NULL) {
+	if ((b64 = sasl_plain_b64(c->authzid, c->user, c->password)) ==
+	    NULL) {
 		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 		return;
 	}
@@ -791,7 +778,9 @@ imap_client_copy_params(struct imap_client *c, const struct imap_client_params *
 	c->server_name = xstrdup_or_null(p->net.server_name);
 	c->user = strdup(p->user);
 	c->password = strdup(p->password);
-	if (c->host == NULL || c->user == NULL || c->password == NULL ||
+	c->authzid = xstrdup_or_null(p->authzid);
+	if ((p->authzid != NULL && c->authzid == NULL) ||
+	    c->host == NULL || c->user == NULL || c->password == NULL ||
 	    (p->net.ca_file != NULL && c->ca_file == NULL) ||
 	    (p->net.server_name != NULL && c->server_name == NULL))
 		return -ENOMEM;
@@ -888,5 +877,6 @@ imap_client_free(struct imap_client *c)
 	free(c->ca_file);
 	free(c->server_name);
 	free(c->user);
+	free(c->authzid);
 	free(c);
 }

@@ -23,6 +23,8 @@ struct imap_client_params {
 	struct net_params net;		/* strings are copied */
 	const char *user;
 	const char *password;		/* copied, wiped once sent */
+	const char *authzid;		/* SASL PLAIN: act for this user
+					 * (master-user login); NULL: none */
 	bool	 allow_plaintext;	/* send credentials without TLS */
 	uint32_t timeout_ms;		/* per-response deadline (see .c) */
 	uint64_t max_message_size;	/* larger: SESSION_ITEM_TOO_LARGE */

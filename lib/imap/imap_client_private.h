@@ -57,6 +57,7 @@ struct imap_client {
 	struct evdns_base *dns;
 	struct imap_client_params p;
 	char	*host, *ca_file, *server_name, *user, *password;
+	char	*authzid;		/* act for this user, or NULL */
 	const struct session_ops *ops;
 	void	*arg;
 

@@ -14,35 +14,13 @@
 #include <openssl/evp.h>
 
 #include "base/log.h"
+#include "base/sasl.h"
 #include "base/util.h"
 #include "pop3/pop3_client_private.h"
 
 /* RFC 2449 4: a command line is at most 255 octets with its CRLF. */
 #define POP3_MAX_COMMAND	255
 #define POP3_MAX_USER		200
-
-/* base64("\0user\0password"), RFC 4616; wiped by the caller. */
-static char *
-pop3_sasl_plain(const char *user, const char *password)
-{
-	size_t ul = strlen(user), pl = strlen(password), n = ul + pl + 2;
-	unsigned char *raw = malloc(n);
-	char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (raw == NULL || b64 == NULL || n > INT32_MAX / 2) {
-		free(raw);
-		free(b64);
-		return NULL;
-	}
-	raw[0] = '\0';
-	memcpy(raw + 1, user, ul);
-	raw[1 + ul] = '\0';
-	memcpy(raw + 2 + ul, password, pl);
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)n);
-	explicit_bzero(raw, n);
-	free(raw);
-	return b64;
-}
 
 /* RFC 1939 7: lowercase hex MD5 of timestamp + password. */
 static int
@@ -83,7 +61,8 @@ pop3_auth_plain(struct pop3_client *c)
 	char *b64;
 	int err;
 
-	if ((b64 = pop3_sasl_plain(c->user, c->password)) == NULL) {
+	if ((b64 = sasl_plain_b64(c->authzid, c->user, c->password)) ==
+	    NULL) {
 		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 		return;
 	}
@@ -140,7 +119,13 @@ pop3_start_auth(struct pop3_client *c)
 		    POP3_MAX_USER);
 		return;
 	}
-	if (c->p.apop) {
+	if (c->authzid != NULL && !(c->caps & POP3_CAP_SASL_PLAIN)) {
+		/* Only SASL carries "log in as X on behalf of Y". */
+		pop3_fail(c, SESSION_FAIL_AUTH, "a master-user login for %s "
+		    "needs SASL PLAIN, which %s does not offer (use "
+		    "auth.method: separator instead)", c->authzid,
+		    net_peer(c->conn));
+	} else if (c->p.apop) {
 		pop3_auth_apop(c);
 	} else if (c->caps & POP3_CAP_SASL_PLAIN) {
 		pop3_auth_plain(c);
@@ -192,7 +177,8 @@ pop3_auth_continue(struct pop3_client *c)
 			pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 		return;
 	}
-	if ((b64 = pop3_sasl_plain(c->user, c->password)) == NULL) {
+	if ((b64 = sasl_plain_b64(c->authzid, c->user, c->password)) ==
+	    NULL) {
 		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 		return;
 	}

@@ -489,7 +489,9 @@ pop3_client_copy_params(struct pop3_client *c, const struct pop3_client_params *
 	c->server_name = xstrdup_or_null(p->net.server_name);
 	c->user = strdup(p->user);
 	c->password = strdup(p->password);
-	if (c->host == NULL || c->user == NULL || c->password == NULL ||
+	c->authzid = xstrdup_or_null(p->authzid);
+	if ((p->authzid != NULL && c->authzid == NULL) ||
+	    c->host == NULL || c->user == NULL || c->password == NULL ||
 	    (p->net.ca_file != NULL && c->ca_file == NULL) ||
 	    (p->net.server_name != NULL && c->server_name == NULL))
 		return -ENOMEM;
@@ -566,5 +568,6 @@ pop3_client_free(struct pop3_client *c)
 	free(c->ca_file);
 	free(c->server_name);
 	free(c->user);
+	free(c->authzid);
 	free(c);
 }

@@ -24,6 +24,8 @@ struct pop3_client_params {
 	struct net_params net;		/* strings are copied */
 	const char *user;
 	const char *password;		/* copied, wiped once sent */
+	const char *authzid;		/* SASL PLAIN: act for this user
+					 * (master-user login); NULL: none */
 	bool	 allow_plaintext;	/* send credentials without TLS */
 	bool	 apop;			/* log in with APOP (RFC 1939 7) */
 	uint32_t timeout_ms;		/* per-reply deadline; 0: 60 s */

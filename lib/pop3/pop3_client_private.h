@@ -46,6 +46,7 @@ struct pop3_client {
 	struct evdns_base *dns;
 	struct pop3_client_params p;
 	char	*host, *ca_file, *server_name, *user, *password;
+	char	*authzid;		/* act for this user, or NULL */
 	const struct session_ops *ops;
 	void	*arg;
 
