@@ -55,6 +55,7 @@ struct fixture {
 	uint32_t known[4];
 	size_t	 n_known;
 	bool	 skip_folder;
+	const char *authzid;
 	uint64_t found, todo;
 	int	 folders_done, folders_complete;
 };
@@ -298,6 +299,7 @@ run_script(struct fixture *f, const struct step *s, size_t n,
 	p.net.timeout_ms = 5000;
 	p.user = "alice";
 	p.password = "s3cret";
+	p.authzid = f->authzid;
 	p.allow_plaintext = true;
 	p.timeout_ms = timeout_ms;
 	p.max_message_size = max_size ? max_size : 1 << 20;
@@ -576,6 +578,39 @@ test_connection_closed_mid_literal(void **state)
 	assert_int_equal(f->fail, SESSION_FAIL_CONNECT);
 }
 
+/* A master user acting for bob: PLAIN carries bob as authzid. */
+static void
+test_master_user_authzid(void **state)
+{
+	struct fixture *f = *state;
+	static const struct step s[] = {
+		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
+		C("a1 AUTHENTICATE PLAIN Ym9iAGFsaWNlAHMzY3JldA=="),
+		S("a1 NO [AUTHORIZATIONFAILED] not allowed\r\n"),
+	};
+
+	f->authzid = "bob";
+	RUN(f, s, NET_TLS_NONE, 5000, 0);
+	assert_string_equal(f->mismatch, "");
+	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
+	assert_non_null(strstr(f->why, "AUTHORIZATIONFAILED"));
+}
+
+/* Without AUTH=PLAIN a master-user login is impossible: no LOGIN sent. */
+static void
+test_master_user_needs_plain(void **state)
+{
+	struct fixture *f = *state;
+	static const struct step s[] = {
+		S("* OK [CAPABILITY IMAP4rev1] hi\r\n"),
+	};
+
+	f->authzid = "bob";
+	RUN(f, s, NET_TLS_NONE, 5000, 0);
+	assert_string_equal(f->mismatch, "");
+	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
+}
+
 int
 main(void)
 {
@@ -592,6 +627,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_huge_uid_set_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchanged_folder_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_closed_mid_literal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_master_user_authzid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_master_user_needs_plain, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("imap_client", tests, NULL, NULL);
