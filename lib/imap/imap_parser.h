@@ -119,8 +119,14 @@ void	imap_parser_free(struct imap_parser *);
  * Consume bytes from `in`.  Returns 1 with *ret set when a whole response
  * was parsed (call again: more may be buffered), 0 when all of `in` was
  * consumed and more is needed, or a negative errno: -EMSGSIZE a limit was
- * exceeded, -EPROTO a syntax error (including NUL or bare CR/LF outside a
- * literal), or what a literal callback returned.  After an error the parser
+ * exceeded (also: inline literals of one response together above
+ * max_line, a tag above 64 bytes), -EPROTO a syntax error (including NUL
+ * or a bare CR outside a literal; a bare LF is taken as a line end), or
+ * what a literal callback returned.  Bytes after a complete response stay
+ * in `in`: the STARTTLS check depends on it.  A "{n}" at the end of a
+ * status or continuation line is text, not a literal.  Codes other than
+ * the well-known ones (UIDVALIDITY, UIDNEXT, CAPABILITY, ...) keep all
+ * their arguments as one raw atom.  After an error the parser
  * is unusable; imap_parser_error() says what and where, with bytes escaped.
  */
 int	imap_parser_feed(struct imap_parser *, struct evbuffer *in,
