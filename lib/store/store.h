@@ -69,7 +69,9 @@ int	store_message_path(const struct store *, const char *hex, char *buf,
 /* ---- committing messages ---------------------------------------------- */
 
 struct store_msg {
-	struct store_blob *blob;	/* ended; the commit takes ownership */
+	struct store_blob *blob;	/* ended; the commit takes ownership;
+					 * entries of one batch may share a
+					 * blob (one message, several users) */
 	const char *archive_user;
 	const char *profile, *mailbox, *folder;
 	uint32_t uidvalidity, uid;	/* POP3: 0, 0 */

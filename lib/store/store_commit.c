@@ -141,6 +141,22 @@ store_sync_dirs(struct store *s, uint16_t *dirs, size_t n, char *err,
 	return 0;
 }
 
+/*
+ * Multidrop files one message under several archive users: those entries
+ * share one blob, which is placed once and freed once.  Groups are small
+ * (a few hundred), so a scan back is cheap.
+ */
+static bool
+store_blob_first_use(const struct store_msg *msgs, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (msgs[j].blob == msgs[i].blob)
+			return false;
+	return true;
+}
+
 static int
 store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
     char *err, size_t errlen)
@@ -156,7 +172,8 @@ store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
 
 		/* A file found in place may be one whose directory sync
 		 * failed earlier: its directory is synced all the same. */
-		r = store_place_blob(s, msgs[i].blob, err, errlen);
+		if (store_blob_first_use(msgs, i))
+			r = store_place_blob(s, msgs[i].blob, err, errlen);
 		dirs[i] = (uint16_t)(h[0] << 8 | h[1]);
 	}
 	if (r == 0)
@@ -364,9 +381,11 @@ store_commit(struct store *s, struct store_msg *msgs, size_t n, char *err,
 	for (i = 0; i < n; i++) {
 		if (r < 0)
 			msgs[i].duplicate = false;
-		store_blob_free(msgs[i].blob);
-		msgs[i].blob = NULL;
+		if (store_blob_first_use(msgs, i))
+			store_blob_free(msgs[i].blob);
 	}
+	for (i = 0; i < n; i++)
+		msgs[i].blob = NULL;
 	return r;
 }
 

@@ -1,7 +1,7 @@
 /*
- * test_store_pop3.c - POP3's part of the store: a committed message's UIDL
- * is seen in the same transaction, per (profile, mailbox), and a failed
- * commit leaves it unseen so the next run fetches the message again.
+ * test_store_routes.c - the store for POP3 and multidrop: a committed
+ * message's UIDL is seen in the same transaction, per (profile, mailbox);
+ * one blob filed under several archive users is stored once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,6 +118,46 @@ test_no_uidl_records_nothing(void **state)
 	assert_false(known[0]);
 }
 
+static int
+count_files(const char *dir)
+{
+	char cmd[160];
+	FILE *f;
+	int n = -1;
+
+	snprintf(cmd, sizeof cmd, "find %s/messages -type f | wc -l", dir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &n), 1);
+	pclose(f);
+	return n;
+}
+
+/* One message routed to three users (one of them twice): one file, three rows. */
+static void
+test_shared_blob_for_several_users(void **state)
+{
+	struct store *s = *state;
+	struct store_blob *b = blob(s, "To: a@x, b@x, c@x\r\n\r\nhi\r\n");
+	const char *users[] = { "a", "b", "c", "a" };
+	struct store_msg m[4];
+	char err[256];
+	int64_t run;
+	size_t i;
+
+	assert_int_equal(store_run_begin(s, "p", "manual", &run), 0);
+	for (i = 0; i < 4; i++)
+		m[i] = (struct store_msg){ .blob = b, .archive_user = users[i],
+		    .profile = "p", .mailbox = "catchall", .folder = "INBOX",
+		    .uidvalidity = 1, .uid = 7, .run_id = run };
+	assert_int_equal(store_commit(s, m, 4, err, sizeof err), 0);
+	assert_false(m[0].duplicate);
+	assert_false(m[1].duplicate);
+	assert_false(m[2].duplicate);
+	assert_true(m[3].duplicate);
+	assert_int_equal(count_files(root), 1);
+}
+
 int
 main(void)
 {
@@ -125,7 +165,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_uidl_seen_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_of_duplicate_is_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_uidl_records_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_blob_for_several_users, setup, teardown),
 	};
 
-	return cmocka_run_group_tests_name("store_pop3", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("store_routes", tests, NULL, NULL);
 }
