@@ -43,6 +43,11 @@ struct conf_server {
 					 * greeting and each command */
 };
 
+enum conf_auth_method {
+	CONF_AUTH_AUTHZID,		/* SASL PLAIN, authzid = mailbox user */
+	CONF_AUTH_SEPARATOR,		/* login "<user><separator><master>" */
+};
+
 struct conf_auth {
 	char	*user;
 	char	*password_file;		/* at most one of these three */
@@ -50,9 +55,46 @@ struct conf_auth {
 	char	*password_credential;	/* name in $CREDENTIALS_DIRECTORY */
 	bool	 apop;			/* auth.apop: POP3 APOP login (MD5;
 					 * only for old servers) */
+	char	*master_user;		/* batch: log in on behalf of each
+					 * mailbox */
+	enum conf_auth_method method;	/* default authzid */
+	char	*separator;		/* method separator; default "*" */
 	bool	 allow_plaintext;	/* auth.allow_plaintext: send the
 					 * password without TLS (protocol
 					 * imap/pop3 requires it) */
+};
+
+
+/* One mailbox of a batch profile. */
+struct conf_mailbox {
+	char	*user;			/* the mailbox's login name */
+	char	*archive_user;		/* default: user */
+	char	*password_file;		/* own password (no master_user) */
+	char	*source_file;		/* where it was listed, for messages */
+	unsigned source_line;
+};
+
+struct conf_route {
+	char	*pattern;		/* address glob with '*' */
+	char	*user;			/* archive user */
+};
+
+/* multidrop: route each message of a catch-all mailbox to its people. */
+struct conf_multidrop {
+	bool	 enabled;
+	char	**headers;		/* default Delivered-To, X-Original-To,
+					 * X-Envelope-To, Envelope-To */
+	size_t	 n_headers;
+	char	**fall_back_to;		/* default To, Cc, Bcc, Resent-To,
+					 * Resent-Cc */
+	size_t	 n_fall_back_to;
+	char	**local_domains;
+	size_t	 n_local_domains;
+	struct conf_route *recipients;	/* explicit routes, in file order */
+	size_t	 n_recipients;
+	char	 strip_detail;		/* e.g. '+'; 0: none */
+	char	*unknown;		/* archive user, or NULL for "skip" */
+	bool	 use_received;
 };
 
 struct conf_profile {
@@ -68,6 +110,17 @@ struct conf_profile {
 	uint64_t max_message_size;	/* default 256 MiB; larger: failed item */
 	char	*source_file;		/* file and line of the profile entry */
 	unsigned source_line;
+
+	/*
+	 * Batch: many mailboxes on one server instead of auth.user.  With
+	 * auth.master_user the profile's password source is the master's;
+	 * without it each mailbox has its own password_file.
+	 */
+	struct conf_mailbox *mailboxes;
+	size_t	 n_mailboxes;
+	char	*mailboxes_file;	/* re-read at every run */
+	uint32_t max_parallel;		/* sessions at once, default 4 */
+	struct conf_multidrop multidrop;
 };
 
 struct conf_daemon {
@@ -108,6 +161,26 @@ const struct conf_profile *conf_find_profile(const struct conf *, const char *na
  * conf_load, with err->text naming the file and the fix (never the secret).
  */
 int	conf_read_password(const struct conf_profile *p, char **ret,
+	    struct conf_error *err);
+
+/*
+ * The mailboxes of a batch profile for this run: the `mailboxes:` list and
+ * then every line of mailboxes_file ("user[,archive_user[,password_file]]",
+ * '#' comments and blank lines skipped), read now.  A malformed line is
+ * left out and described in `warnings` (malloc'ed strings naming file and
+ * line; free with conf_strings_free); the rest is returned.  0 and
+ * *ret and *ret_n (free with conf_mailboxes_free), or -errno with err->text
+ * when the file cannot be read at all.  A single-mailbox profile yields
+ * one entry made of auth.user and archive_user.
+ */
+int	conf_mailboxes_load(const struct conf_profile *p,
+	    struct conf_mailbox **ret, size_t *ret_n, char ***warnings,
+	    size_t *n_warnings, struct conf_error *err);
+void	conf_mailboxes_free(struct conf_mailbox *, size_t n);
+void	conf_strings_free(char **, size_t n);
+
+/* Read a password file with the checks of conf_read_password(). */
+int	conf_read_password_file(const char *path, char **ret,
 	    struct conf_error *err);
 
 /*

@@ -1,0 +1,230 @@
+/*
+ * conf_password.c - conf_read_password: a profile's password from its
+ * inline value, a password file or a systemd credential.  Files are
+ * checked before they are read (regular, not readable by group or others,
+ * small, no foreign symlink) and no error text ever contains the secret.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "conf_private.h"
+
+static int
+conf_pw_errorf(const struct conf_profile *p, const char *key,
+    struct conf_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int
+conf_pw_errorf(const struct conf_profile *p, const char *key,
+    struct conf_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(err->text, sizeof err->text, "%s:%u: profile %s: %s: ",
+	    p->source_file != NULL ? p->source_file : "(config)",
+	    p->source_line, p->name != NULL ? p->name : "?", key);
+	if (n < 0 || (size_t)n >= sizeof err->text)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(err->text + n, sizeof err->text - (size_t)n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Open `file` for reading after the symlink rule: a link is followed only
+ * when root or we own it, since whoever owns it picks what we read. */
+static int
+conf_pw_open(const struct conf_profile *p, const char *key, const char *file,
+    struct conf_error *err)
+{
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd, r;
+	struct stat lst;
+
+	if (lstat(file, &lst) < 0) {
+		r = -errno;
+		return conf_pw_errorf(p, key, err, r, "cannot read %s: %s; "
+		    "check the path and that mailstow may read it", file,
+		    strerror(-r));
+	}
+	if (S_ISLNK(lst.st_mode)) {
+		if (lst.st_uid != 0 && lst.st_uid != geteuid())
+			return conf_pw_errorf(p, key, err, -EPERM,
+			    "%s is a symlink owned by uid %u, neither root "
+			    "nor us; replace it with the file itself", file,
+			    (unsigned)lst.st_uid);
+	} else
+		flags |= O_NOFOLLOW;
+	/* O_NOFOLLOW closes the race of a link put there after lstat;
+	 * O_NONBLOCK keeps a FIFO from hanging us until fstat refuses it. */
+	if ((fd = open(file, flags)) < 0) {
+		r = -errno;
+		return conf_pw_errorf(p, key, err, r, "cannot open %s: %s; "
+		    "check the path and that mailstow may read it", file,
+		    strerror(-r));
+	}
+	return fd;
+}
+
+static int
+conf_pw_check(const struct conf_profile *p, const char *key, int fd,
+    const char *file, struct conf_error *err)
+{
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		return conf_pw_errorf(p, key, err, r, "cannot stat %s: %s; "
+		    "check the file", file, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode))
+		return conf_pw_errorf(p, key, err, -EINVAL, "%s is not a "
+		    "regular file; give the path of the file that holds the "
+		    "password", file);
+	if (st.st_mode & 077)
+		return conf_pw_errorf(p, key, err, -EPERM, "%s is readable by "
+		    "group or others (mode %04o); chmod 600 %s", file,
+		    (unsigned)(st.st_mode & 07777), file);
+	if (st.st_size > CONF_PASSWORD_MAX)
+		return conf_pw_errorf(p, key, err, -EINVAL, "%s is larger "
+		    "than %d bytes; a password file holds the password "
+		    "alone", file, CONF_PASSWORD_MAX);
+	return 0;
+}
+
+static int
+conf_pw_read_fd(int fd, char *buf, size_t cap, size_t *ret_len)
+{
+	size_t len = 0;
+
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+/* One trailing "\n" or "\r\n" goes; any other line break or NUL stays
+ * and is refused, since it would end a protocol line early. */
+static int
+conf_pw_extract(const struct conf_profile *p, const char *key,
+    const char *file, char *buf, size_t len, char **ret,
+    struct conf_error *err)
+{
+	char *s;
+
+	if (len > CONF_PASSWORD_MAX)
+		return conf_pw_errorf(p, key, err, -EINVAL, "%s is larger "
+		    "than %d bytes; a password file holds the password "
+		    "alone", file, CONF_PASSWORD_MAX);
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	if (len == 0)
+		return conf_pw_errorf(p, key, err, -EINVAL, "%s is empty; "
+		    "write the password into it", file);
+	if (memchr(buf, '\n', len) != NULL || memchr(buf, '\r', len) != NULL ||
+	    memchr(buf, '\0', len) != NULL)
+		return conf_pw_errorf(p, key, err, -EINVAL, "%s holds more "
+		    "than one line or a NUL byte; write the password alone "
+		    "on one line", file);
+	if ((s = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(s, buf, len);
+	s[len] = '\0';
+	*ret = s;
+	return 0;
+}
+
+static int
+conf_pw_read_file(const struct conf_profile *p, const char *key,
+    const char *file, char **ret, struct conf_error *err)
+{
+	char buf[CONF_PASSWORD_MAX + 2];
+	size_t len = 0;
+	int fd, r;
+
+	if ((fd = conf_pw_open(p, key, file, err)) < 0)
+		return fd;
+	if ((r = conf_pw_check(p, key, fd, file, err)) == 0) {
+		/* Read one byte past the limit to catch a file that grew
+		 * after fstat. */
+		r = conf_pw_read_fd(fd, buf, CONF_PASSWORD_MAX + 1, &len);
+		if (r < 0)
+			conf_pw_errorf(p, key, err, r, "cannot read %s: %s; "
+			    "check the file", file, strerror(-r));
+		else
+			r = conf_pw_extract(p, key, file, buf, len, ret, err);
+	}
+	explicit_bzero(buf, sizeof buf);
+	close(fd);
+	return r;
+}
+
+static int
+conf_pw_credential(const struct conf_profile *p, char **ret,
+    struct conf_error *err)
+{
+	const char *key = "auth.password_credential";
+	const char *name = p->auth.password_credential;
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096 + 256];
+	int n;
+
+	if (dir == NULL || dir[0] == '\0')
+		return conf_pw_errorf(p, key, err, -ENOENT, "credential '%s' "
+		    "needs $CREDENTIALS_DIRECTORY, which is not set; run "
+		    "under systemd with LoadCredential=%s:/path/to/secret, "
+		    "or use password_file", name, name);
+	if (strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return conf_pw_errorf(p, key, err, -EINVAL, "'%s' is not a "
+		    "credential name; give the name without any '/'", name);
+	n = snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return conf_pw_errorf(p, key, err, -ENAMETOOLONG, "the path "
+		    "of credential '%s' is too long; use a shorter name",
+		    name);
+	return conf_pw_read_file(p, key, path, ret, err);
+}
+
+int
+conf_read_password(const struct conf_profile *p, char **ret,
+    struct conf_error *err)
+{
+	char *s;
+
+	err->text[0] = '\0';
+	if (p->auth.password != NULL) {
+		if ((s = strdup(p->auth.password)) == NULL)
+			return -ENOMEM;
+		*ret = s;
+		return 0;
+	}
+	if (p->auth.password_file != NULL)
+		return conf_pw_read_file(p, "auth.password_file",
+		    p->auth.password_file, ret, err);
+	if (p->auth.password_credential != NULL)
+		return conf_pw_credential(p, ret, err);
+	return conf_pw_errorf(p, "auth", err, -EINVAL, "no password source; "
+	    "add password_file:, password_credential: or password:");
+}
