@@ -81,10 +81,47 @@ cli_open_store(struct cli *cli, enum store_open_flags flags, struct store **ret)
 	return 0;
 }
 
+/* Can every password this profile needs be read safely now? */
+static int
+cli_check_profile(const struct conf_profile *p)
+{
+	struct conf_mailbox *mb;
+	struct conf_error err;
+	char **warn, *pw = NULL;
+	size_t i, n, n_warn;
+	int rc = 0;
+
+	if (p->auth.user != NULL || p->auth.master_user != NULL) {
+		if (conf_read_password(p, &pw, &err) < 0) {
+			fprintf(stderr, "mailstow: %s\n", err.text);
+			return -1;
+		}
+		secret_free(pw);
+	}
+	if (conf_mailboxes_load(p, &mb, &n, &warn, &n_warn, &err) < 0) {
+		fprintf(stderr, "mailstow: %s\n", err.text);
+		return -1;
+	}
+	for (i = 0; i < n_warn; i++, rc = -1)
+		fprintf(stderr, "mailstow: %s\n", warn[i]);
+	for (i = 0; i < n; i++) {
+		if (mb[i].password_file == NULL)
+			continue;
+		if (conf_read_mailbox_password(p, &mb[i], &pw, &err) < 0) {
+			fprintf(stderr, "mailstow: %s\n", err.text);
+			rc = -1;
+		}
+		secret_free(pw);
+		pw = NULL;
+	}
+	conf_strings_free(warn, n_warn);
+	conf_mailboxes_free(mb, n);
+	return rc;
+}
+
 static int
 cmd_check(struct cli *cli, int argc, char **argv)
 {
-	struct conf_error err;
 	size_t i;
 	int rc = 0;
 
@@ -92,17 +129,9 @@ cmd_check(struct cli *cli, int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < cli->conf->n_profiles; i++) {
-		const struct conf_profile *p = &cli->conf->profiles[i];
-		char *pw = NULL;
-
-		if (conf_read_password(p, &pw, &err) < 0) {
-			fprintf(stderr, "mailstow: %s\n", err.text);
+	for (i = 0; i < cli->conf->n_profiles; i++)
+		if (cli_check_profile(&cli->conf->profiles[i]) < 0)
 			rc = EXIT_USAGE;
-			continue;
-		}
-		secret_free(pw);
-	}
 	if (rc == 0)
 		printf("%s: configuration is valid (%zu profiles, archive %s)\n",
 		    cli->conf->path, cli->conf->n_profiles,

@@ -143,7 +143,8 @@ md_prep_one(struct md *md, const struct conf_profile *p, struct md_prep *pp)
 			return -ENOMEM;
 	}
 	pp->schedule = strdup(p->schedule);
-	pp->mailbox = strdup(p->auth.user);
+	/* A batch profile has no one mailbox: name the batch by its profile. */
+	pp->mailbox = strdup(p->auth.user != NULL ? p->auth.user : p->name);
 	if (pp->schedule == NULL || pp->mailbox == NULL)
 		return -ENOMEM;
 	return sched_parse(p->schedule, &pp->sched, serr, sizeof serr);

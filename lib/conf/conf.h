@@ -179,9 +179,9 @@ int	conf_mailboxes_load(const struct conf_profile *p,
 void	conf_mailboxes_free(struct conf_mailbox *, size_t n);
 void	conf_strings_free(char **, size_t n);
 
-/* Read a password file with the checks of conf_read_password(). */
-int	conf_read_password_file(const char *path, char **ret,
-	    struct conf_error *err);
+/* A batch mailbox's own password_file, with conf_read_password()'s checks. */
+int	conf_read_mailbox_password(const struct conf_profile *p,
+	    const struct conf_mailbox *mb, char **ret, struct conf_error *err);
 
 /*
  * Does folder `name` (UTF-8, hierarchy delimiter `delim`, 0 if none) pass

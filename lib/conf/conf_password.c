@@ -228,3 +228,17 @@ conf_read_password(const struct conf_profile *p, char **ret,
 	return conf_pw_errorf(p, "auth", err, -EINVAL, "no password source; "
 	    "add password_file:, password_credential: or password:");
 }
+
+int
+conf_read_mailbox_password(const struct conf_profile *p,
+    const struct conf_mailbox *mb, char **ret, struct conf_error *err)
+{
+	struct conf_profile where = *p;
+
+	/* Errors point at the line that lists the mailbox. */
+	where.source_file = mb->source_file;
+	where.source_line = mb->source_line;
+	err->text[0] = '\0';
+	return conf_pw_read_file(&where, "password_file", mb->password_file,
+	    ret, err);
+}

@@ -102,6 +102,11 @@ int	conf_get_str_list(struct conf_ctx *, const struct conf_node *,
 	    const char *path, char ***ret, size_t *ret_n);
 void	conf_str_list_free(char **list, size_t n);
 
+/* conf_batch.c */
+int	conf_parse_batch(struct conf_ctx *, const struct conf_node *m,
+	    const char *path, struct conf_profile *p);
+void	conf_multidrop_clear(struct conf_multidrop *);
+
 /* conf_profile.c */
 int	conf_parse_profiles(struct conf_ctx *, const struct conf_node *seq,
 	    struct conf *c);

@@ -19,11 +19,12 @@
 
 static const char *const conf_profile_keys[] = {
 	"name", "archive_user", "server", "auth", "folders", "schedule",
-	"max_message_size", NULL
+	"max_message_size", "mailboxes", "mailboxes_file", "max_parallel",
+	"multidrop", NULL
 };
 static const char *const conf_auth_keys[] = {
 	"user", "password_file", "password", "password_credential", "apop",
-	"allow_plaintext", NULL
+	"allow_plaintext", "master_user", "method", "separator", NULL
 };
 static const char *const conf_folders_keys[] = { "include", "exclude", NULL };
 
@@ -41,6 +42,11 @@ conf_profile_clear(struct conf_profile *p)
 	conf_str_list_free(p->folders_exclude, p->n_folders_exclude);
 	free(p->schedule);
 	free(p->source_file);
+	free(p->auth.master_user);
+	free(p->auth.separator);
+	conf_mailboxes_free(p->mailboxes, p->n_mailboxes);
+	free(p->mailboxes_file);
+	conf_multidrop_clear(&p->multidrop);
 	memset(p, 0, sizeof *p);
 }
 
@@ -161,9 +167,50 @@ conf_parse_credential(struct conf_ctx *ctx, const struct conf_node *v,
 	return 0;
 }
 
+/* auth.master_user, auth.method, auth.separator (batch profiles). */
+static int
+conf_parse_master(struct conf_ctx *ctx, const struct conf_node *m,
+    const char *path, struct conf_auth *a)
+{
+	const struct conf_node *v;
+	char kp[CONF_MAX_PATH], *s;
+	int r;
+
+	conf_path(kp, sizeof kp, path, "master_user");
+	if ((v = conf_map_get(m, "master_user")) != NULL &&
+	    (r = conf_get_str(ctx, v, kp, &a->master_user)) < 0)
+		return r;
+	conf_path(kp, sizeof kp, path, "method");
+	if ((v = conf_map_get(m, "method")) != NULL) {
+		if ((r = conf_get_str(ctx, v, kp, &s)) < 0)
+			return r;
+		r = strcmp(s, "authzid") == 0 ? CONF_AUTH_AUTHZID :
+		    strcmp(s, "separator") == 0 ? CONF_AUTH_SEPARATOR : -1;
+		free(s);
+		if (r < 0)
+			return conf_errorf(ctx, v, kp, -EINVAL, "method is "
+			    "authzid (SASL PLAIN on behalf of the mailbox) or "
+			    "separator (\"user*master\" logins)");
+		a->method = (enum conf_auth_method)r;
+	}
+	conf_path(kp, sizeof kp, path, "separator");
+	if ((v = conf_map_get(m, "separator")) != NULL) {
+		if ((r = conf_get_str(ctx, v, kp, &a->separator)) < 0)
+			return r;
+		if (strlen(a->separator) == 0 || strlen(a->separator) > 8)
+			return conf_errorf(ctx, v, kp, -EINVAL, "separator is "
+			    "1 to 8 characters; Dovecot's default is \"*\"");
+	}
+	if (a->master_user == NULL && (conf_map_get(m, "method") != NULL ||
+	    conf_map_get(m, "separator") != NULL))
+		return conf_errorf(ctx, m, path, -EINVAL, "method and "
+		    "separator go with master_user; add master_user:");
+	return 0;
+}
+
 static int
 conf_parse_auth(struct conf_ctx *ctx, const struct conf_node *node,
-    const char *path, struct conf_auth *a)
+    const char *path, struct conf_auth *a, bool batch)
 {
 	const struct conf_node *m, *v;
 	char kp[CONF_MAX_PATH];
@@ -172,11 +219,17 @@ conf_parse_auth(struct conf_ctx *ctx, const struct conf_node *node,
 	if ((r = conf_expect_map(ctx, node, path, "user, password_file, ...",
 	    &m)) < 0 || (r = conf_check_keys(ctx, m, path, conf_auth_keys)) < 0)
 		return r;
+	if ((r = conf_parse_master(ctx, m, path, a)) < 0)
+		return r;
 	conf_path(kp, sizeof kp, path, "user");
-	if ((r = conf_require(ctx, m, node, path, "user", &v)) < 0 ||
+	if (!batch && (r = conf_require(ctx, m, node, path, "user", &v)) < 0)
+		return r;
+	if ((v = conf_map_get(m, "user")) != NULL &&
 	    (r = conf_get_str(ctx, v, kp, &a->user)) < 0)
 		return r;
-	if ((r = conf_auth_source(ctx, m, node, path)) < 0)
+	/* A batch without a master user has a password per mailbox. */
+	if ((!batch || a->master_user != NULL) &&
+	    (r = conf_auth_source(ctx, m, node, path)) < 0)
 		return r;
 	conf_path(kp, sizeof kp, path, "password_file");
 	if ((v = conf_map_get(m, "password_file")) != NULL &&
@@ -306,7 +359,10 @@ conf_profile_rest(struct conf_ctx *ctx, const struct conf_node *m,
 	v = conf_map_get(m, "archive_user");
 	if (v != NULL && (r = conf_get_str(ctx, v, kp, &p->archive_user)) < 0)
 		return r;
-	if (v == NULL && (p->archive_user = strdup(p->auth.user)) == NULL)
+	/* A batch names its archive users per mailbox; multidrop routes. */
+	if (v == NULL && p->auth.user != NULL &&
+	    conf_map_get(m, "multidrop") == NULL &&
+	    (p->archive_user = strdup(p->auth.user)) == NULL)
 		return -ENOMEM;
 	conf_path(kp, sizeof kp, path, "folders");
 	if ((v = conf_map_get(m, "folders")) != NULL &&
@@ -355,10 +411,13 @@ conf_parse_profile(struct conf_ctx *ctx, const struct conf_node *node,
 		return r;
 	conf_path(kp, sizeof kp, path, "auth");
 	if ((r = conf_require(ctx, m, node, path, "auth", &v)) < 0 ||
-	    (r = conf_parse_auth(ctx, v, kp, &p->auth)) < 0)
+	    (r = conf_parse_auth(ctx, v, kp, &p->auth,
+	    conf_map_get(m, "mailboxes") != NULL ||
+	    conf_map_get(m, "mailboxes_file") != NULL)) < 0)
 		return r;
 	if ((r = conf_check_apop(ctx, v, path, p)) < 0 ||
-	    (r = conf_check_plaintext(ctx, server, path, p)) < 0)
+	    (r = conf_check_plaintext(ctx, server, path, p)) < 0 ||
+	    (r = conf_parse_batch(ctx, m, path, p)) < 0)
 		return r;
 	return conf_profile_rest(ctx, m, path, p);
 }

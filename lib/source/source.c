@@ -45,15 +45,17 @@ source_net_params(const struct conf_profile *p, struct net_params *np)
 
 static int
 source_start_imap(struct source *s, struct event_base *base,
-    struct evdns_base *dns, const struct conf_profile *p, const char *user,
-    const char *password, const struct session_ops *ops, void *arg)
+    struct evdns_base *dns, const struct conf_profile *p,
+    const struct source_login *login, const struct session_ops *ops,
+    void *arg)
 {
 	struct imap_client_params ip;
 
 	memset(&ip, 0, sizeof ip);
 	source_net_params(p, &ip.net);
-	ip.user = user;
-	ip.password = password;
+	ip.user = login->user;
+	ip.authzid = login->authzid;
+	ip.password = login->password;
 	ip.allow_plaintext = p->auth.allow_plaintext;
 	ip.timeout_ms = p->server.timeout_ms;
 	ip.max_message_size = p->max_message_size;
@@ -62,15 +64,17 @@ source_start_imap(struct source *s, struct event_base *base,
 
 static int
 source_start_pop3(struct source *s, struct event_base *base,
-    struct evdns_base *dns, const struct conf_profile *p, const char *user,
-    const char *password, const struct session_ops *ops, void *arg)
+    struct evdns_base *dns, const struct conf_profile *p,
+    const struct source_login *login, const struct session_ops *ops,
+    void *arg)
 {
 	struct pop3_client_params pp;
 
 	memset(&pp, 0, sizeof pp);
 	source_net_params(p, &pp.net);
-	pp.user = user;
-	pp.password = password;
+	pp.user = login->user;
+	pp.authzid = login->authzid;
+	pp.password = login->password;
 	pp.allow_plaintext = p->auth.allow_plaintext;
 	pp.apop = p->auth.apop;
 	pp.timeout_ms = p->server.timeout_ms;
@@ -80,7 +84,7 @@ source_start_pop3(struct source *s, struct event_base *base,
 
 int
 source_start(struct event_base *base, struct evdns_base *dns,
-    const struct conf_profile *p, const char *user, const char *password,
+    const struct conf_profile *p, const struct source_login *login,
     const struct session_ops *ops, void *arg, struct source **ret)
 {
 	struct source *s;
@@ -90,11 +94,9 @@ source_start(struct event_base *base, struct evdns_base *dns,
 		return -ENOMEM;
 	s->proto = p->server.protocol;
 	if (conf_protocol_is_pop3(p->server.protocol))
-		err = source_start_pop3(s, base, dns, p, user, password, ops,
-		    arg);
+		err = source_start_pop3(s, base, dns, p, login, ops, arg);
 	else
-		err = source_start_imap(s, base, dns, p, user, password, ops,
-		    arg);
+		err = source_start_imap(s, base, dns, p, login, ops, arg);
 	if (err < 0) {
 		free(s);
 		return err;

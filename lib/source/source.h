@@ -13,14 +13,20 @@ struct event_base;
 struct evdns_base;
 struct source;
 
+/* Who logs in: `user`, acting for `authzid` when not NULL (master user). */
+struct source_login {
+	const char *user;
+	const char *authzid;
+	const char *password;		/* copied and wiped by the session */
+};
+
 /*
- * Start a session for profile `p` logging in as `user` with `password`
- * (copied and wiped by the session).  ops->done() is called exactly once,
- * from its own event; free the source only after it.  -ENOTSUP for a
- * protocol without a client yet, -ENOMEM.
+ * Start a session for profile `p` with `login`.  ops->done() is called
+ * exactly once, from its own event; free the source only after it.
+ * -ENOMEM, or what the protocol client returns.
  */
 int	source_start(struct event_base *, struct evdns_base *,
-	    const struct conf_profile *p, const char *user, const char *password,
+	    const struct conf_profile *p, const struct source_login *login,
 	    const struct session_ops *ops, void *arg, struct source **ret);
 /* Stop now; done() follows with SESSION_FAIL_CANCELLED. */
 void	source_cancel(struct source *);

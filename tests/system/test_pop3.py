@@ -65,8 +65,16 @@ class RawPop3:
         self.sock.close()
 
 
+def logouts(dc, user):
+    return [m for m in LOGOUT.finditer(dc.log_text())
+            if m.group("user") == user.name]
+
+
 def maildrop(dc, user):
-    """(count, [uidl in order], {uidl: bytes}) of the user's maildrop."""
+    """(count, [uidl in order], {uidl: bytes}) of the user's maildrop.
+    Returns only once Dovecot has logged this session's logout, so that a
+    later run_logged() does not take it for the run's own session."""
+    seen = len(logouts(dc, user))
     c = RawPop3(dc.ports["pop3"], user.name, user.password)
     try:
         count = int(c.cmd("STAT").split()[0])
@@ -75,6 +83,9 @@ def maildrop(dc, user):
                 for i, u in enumerate(uidls)}
     finally:
         c.close()
+    deadline = time.monotonic() + 5
+    while len(logouts(dc, user)) <= seen and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert count == len(uidls)
     return count, uidls, msgs
 

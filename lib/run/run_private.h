@@ -1,0 +1,94 @@
+/*
+ * run_private.h - what the files of a run share: the run (one profile,
+ * one protocol row), its sessions (one per mailbox), and the commit group
+ * of each session.
+ */
+#ifndef MAILSTOW_RUN_PRIVATE_H
+#define MAILSTOW_RUN_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/session.h"
+#include "mime/mime.h"
+#include "run/run.h"
+
+struct source;
+
+/* A whole message waiting for its commit group. */
+struct run_pending {
+	struct store_blob *blob;
+	struct mime_fields f;
+	char	*folder;
+	char	*uidl;			/* POP3: the session's key is borrowed */
+	uint32_t uidvalidity, uid;
+	int64_t	 internaldate;
+	uint64_t size;
+	char	**users;		/* archive users it goes to (>= 1) */
+	size_t	 n_users;
+};
+
+/* What one archive user received, for multidrop protocols. */
+struct run_tally {
+	char	*user;
+	uint64_t archived, skipped;
+};
+
+struct run_session {
+	struct run *r;
+	const struct conf_mailbox *mb;
+	struct source *src;
+	bool	 started, over, failed;
+	struct store_counts folder;	/* the folder being walked */
+	bool	 folder_had_errors;
+	uint64_t errors;
+	struct run_pending *pending;
+	size_t	 n_pending, cap_pending;
+	uint64_t pending_bytes;
+};
+
+struct run {
+	struct run_params p;
+	run_done_fn *done;
+	void	*done_arg;
+	int64_t	 id;
+	struct event *ev;		/* deferred start */
+	struct event *fin_ev;		/* deferred done() */
+	struct run_result result;
+	struct store_counts total;
+	uint64_t errors;
+	bool	 cancelled, finished;
+	char	*master_password;	/* batch with master_user */
+	struct conf_mailbox *mboxes;
+	size_t	 n_mboxes;
+	struct run_session *sessions;
+	size_t	 next_session, n_active, n_over, n_failed;
+	struct run_tally *tallies;	/* multidrop */
+	size_t	 n_tallies;
+	char	**unknown;		/* multidrop: addresses no route knew */
+	size_t	 n_unknown;
+	bool	 unknown_truncated;
+};
+
+extern const struct session_ops run_session_ops;
+
+void	run_event(struct run *, enum store_level, const char *mailbox,
+	    const char *folder, uint32_t uid, const char *fmt, ...)
+	    __attribute__((format(printf, 6, 7)));
+void	run_counts_add(struct store_counts *, const struct store_counts *);
+/* Commit a session's group; -errno (counted and reported) on failure. */
+int	run_commit(struct run_session *);
+void	run_pending_clear(struct run_session *, bool free_blobs);
+/* A session is over: count it, start the next, finish the run at the end. */
+void	run_session_over(struct run_session *, enum session_fail,
+	    const char *why);
+
+/* run_route.c: multidrop */
+/* Archive users for the message with this header; 0 or -ENOMEM. */
+int	run_route(struct run_session *, const char *hdr, size_t len,
+	    char ***ret_users, size_t *ret_n);
+void	run_tally(struct run *, const char *user, bool duplicate);
+void	run_route_report(struct run *);
+void	run_route_free(struct run *);
+
+#endif
