@@ -17,6 +17,7 @@ mime_scan_init(struct mime_scan *sc, const char *hdr, size_t len)
 	sc->p = hdr;
 	sc->end = hdr + len;
 	sc->nfields = 0;
+	sc->maxfields = MIME_MAX_FIELDS;
 }
 
 /* One line at p: *content_end before CR LF, returns the next line. */
@@ -44,7 +45,7 @@ mime_scan_next(struct mime_scan *sc, struct mime_field *f)
 {
 	const char *start, *ce, *next, *colon, *vend;
 
-	while (sc->p < sc->end && sc->nfields < MIME_MAX_FIELDS) {
+	while (sc->p < sc->end && sc->nfields < sc->maxfields) {
 		start = sc->p;
 		next = mime_line(start, sc->end, &ce);
 		if (ce == start) {
