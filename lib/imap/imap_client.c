@@ -96,6 +96,8 @@ imap_teardown(struct imap_client *c)
 	imap_msg_drop(c);
 	if (c->deadline != NULL)
 		evtimer_del(c->deadline);
+	if (c->resume_ev != NULL)
+		evtimer_del(c->resume_ev);
 	if (c->conn != NULL) {
 		net_free(c->conn);
 		c->conn = NULL;
@@ -712,7 +714,7 @@ imap_readcb(struct bufferevent *bev, void *arg)
 	const struct imap_response *r;
 	int n;
 
-	while (!c->finished) {
+	while (!c->finished && !c->paused) {
 		/* Not a byte more once STARTTLS is answered (see net_starttls). */
 		if (c->state == IMAP_S_HANDSHAKE)
 			return;
@@ -748,6 +750,15 @@ imap_eventcb(struct bufferevent *bev, short what, void *arg)
 		    "during %s: %s", net_peer(c->conn),
 		    imap_state_name(c->state),
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+imap_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_client *c = arg;
+
+	if (c->bev != NULL && !c->finished && !c->paused)
+		imap_readcb(c->bev, c);
 }
 
 static void
@@ -828,8 +839,10 @@ imap_client_start(struct event_base *base, struct evdns_base *dns,
 		goto fail;
 	c->deadline = evtimer_new(base, imap_deadline_cb, c);
 	c->done_ev = evtimer_new(base, imap_done_cb, c);
+	c->resume_ev = evtimer_new(base, imap_resume_cb, c);
 	c->parser = imap_parser_new(&c->p.limits, &lops, c);
-	if (c->deadline == NULL || c->done_ev == NULL || c->parser == NULL) {
+	if (c->deadline == NULL || c->done_ev == NULL ||
+	    c->resume_ev == NULL || c->parser == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -842,6 +855,32 @@ imap_client_start(struct event_base *base, struct evdns_base *dns,
 fail:
 	imap_client_free(c);
 	return r;
+}
+
+void
+imap_client_pause(struct imap_client *c)
+{
+	if (c == NULL || c->finished || c->paused)
+		return;
+	c->paused = true;
+	evtimer_del(c->deadline);
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+imap_client_resume(struct imap_client *c)
+{
+	struct timeval now = { 0, 0 };
+
+	if (c == NULL || c->finished || !c->paused)
+		return;
+	c->paused = false;
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_READ);
+	imap_arm_deadline(c);
+	/* Responses may wait in the buffer with no new bytes to come. */
+	evtimer_add(c->resume_ev, &now);
 }
 
 void
@@ -865,6 +904,8 @@ imap_client_free(struct imap_client *c)
 		event_free(c->deadline);
 	if (c->done_ev != NULL)
 		event_free(c->done_ev);
+	if (c->resume_ev != NULL)
+		event_free(c->resume_ev);
 	imap_parser_free(c->parser);
 	imap_walk_reset(c);
 	imap_uidset_clear(&c->found);

@@ -46,5 +46,12 @@ int	imap_client_start(struct event_base *, struct evdns_base *,
  * Messages already delivered stay delivered; a partial one is discarded. */
 void	imap_client_cancel(struct imap_client *);
 void	imap_client_free(struct imap_client *);
+/*
+ * Backpressure: stop reading after the current response (the owner's
+ * commits are behind), and go on later.  While paused the deadline does
+ * not run: the server is not the slow one.
+ */
+void	imap_client_pause(struct imap_client *);
+void	imap_client_resume(struct imap_client *);
 
 #endif

@@ -73,6 +73,8 @@ struct imap_client {
 	struct event *deadline;
 	size_t	 progress;		/* literal bytes since the deadline */
 	struct event *done_ev;
+	struct event *resume_ev;	/* process what arrived while paused */
+	bool	 paused;
 	enum session_fail fail;
 	char	 why[768];
 	char	 bye[512];		/* last BYE text, for messages */

@@ -105,6 +105,8 @@ pop3_teardown(struct pop3_client *c)
 	c->in_body = false;
 	if (c->deadline != NULL)
 		evtimer_del(c->deadline);
+	if (c->resume_ev != NULL)
+		evtimer_del(c->resume_ev);
 	if (c->conn != NULL) {
 		net_free(c->conn);
 		c->conn = NULL;
@@ -411,7 +413,7 @@ pop3_readcb(struct bufferevent *bev, void *arg)
 	size_t len;
 	int n;
 
-	while (!c->finished) {
+	while (!c->finished && !c->paused) {
 		/* Not a byte more once STLS is answered (see net_starttls). */
 		if (c->state == POP3_S_HANDSHAKE)
 			return;
@@ -457,6 +459,15 @@ pop3_eventcb(struct bufferevent *bev, short what, void *arg)
 		    "during %s%s: %s", net_peer(c->conn),
 		    pop3_state_name(c->state), where,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+pop3_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_client *c = arg;
+
+	if (c->bev != NULL && !c->finished && !c->paused)
+		pop3_readcb(c->bev, c);
 }
 
 static void
@@ -529,7 +540,8 @@ pop3_client_start(struct event_base *base, struct evdns_base *dns,
 		goto fail;
 	c->deadline = evtimer_new(base, pop3_deadline_cb, c);
 	c->done_ev = evtimer_new(base, pop3_done_cb, c);
-	if (c->deadline == NULL || c->done_ev == NULL) {
+	c->resume_ev = evtimer_new(base, pop3_resume_cb, c);
+	if (c->deadline == NULL || c->done_ev == NULL || c->resume_ev == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -542,6 +554,32 @@ pop3_client_start(struct event_base *base, struct evdns_base *dns,
 fail:
 	pop3_client_free(c);
 	return r;
+}
+
+void
+pop3_client_pause(struct pop3_client *c)
+{
+	if (c == NULL || c->finished || c->paused)
+		return;
+	c->paused = true;
+	evtimer_del(c->deadline);
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+pop3_client_resume(struct pop3_client *c)
+{
+	struct timeval now = { 0, 0 };
+
+	if (c == NULL || c->finished || !c->paused)
+		return;
+	c->paused = false;
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_READ);
+	pop3_arm_deadline(c);
+	/* Replies may wait in the buffer with no new bytes to come. */
+	evtimer_add(c->resume_ev, &now);
 }
 
 void
@@ -563,6 +601,8 @@ pop3_client_free(struct pop3_client *c)
 		event_free(c->deadline);
 	if (c->done_ev != NULL)
 		event_free(c->done_ev);
+	if (c->resume_ev != NULL)
+		event_free(c->resume_ev);
 	pop3_walk_reset(c);
 	free(c->host);
 	free(c->ca_file);

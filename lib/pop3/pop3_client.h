@@ -52,5 +52,8 @@ int	pop3_client_start(struct event_base *, struct evdns_base *,
 void	pop3_client_cancel(struct pop3_client *);
 /* NULL is fine. */
 void	pop3_client_free(struct pop3_client *);
+/* Backpressure, as imap_client_pause()/imap_client_resume(). */
+void	pop3_client_pause(struct pop3_client *);
+void	pop3_client_resume(struct pop3_client *);
 
 #endif

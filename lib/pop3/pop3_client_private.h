@@ -61,6 +61,8 @@ struct pop3_client {
 	struct event *deadline;
 	size_t	 progress;		/* bytes since the deadline was armed */
 	struct event *done_ev;
+	struct event *resume_ev;	/* process what arrived while paused */
+	bool	 paused;
 	enum session_fail fail;
 	char	 why[768];
 	bool	 finished;

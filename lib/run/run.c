@@ -106,12 +106,15 @@ run_password(struct run *r, const struct conf_mailbox *mb, char **ret,
 	}
 	if (mb->password_file != NULL)
 		return conf_read_mailbox_password(p, mb, ret, err);
-	if (r->n_mboxes > 1 || p->auth.user == NULL) {
+	if (p->auth.password_file == NULL && p->auth.password == NULL &&
+	    p->auth.password_credential == NULL) {
 		snprintf(err->text, sizeof err->text, "mailbox %s has no "
-		    "password_file and profile %s has no auth.master_user; "
-		    "give one of them", mb->user, p->name);
+		    "password_file, and profile %s has neither a password "
+		    "source nor auth.master_user; give one of them", mb->user,
+		    p->name);
 		return -EINVAL;
 	}
+	/* The profile's own password serves every mailbox without one. */
 	return conf_read_password(p, ret, err);
 }
 
@@ -120,20 +123,28 @@ run_session_start(struct run_session *s, char *password)
 {
 	const struct conf_profile *p = s->r->p.profile;
 	struct source_login login = { s->mb->user, NULL, password };
-	char user[1024];
+	const char *sep = p->auth.separator != NULL ? p->auth.separator : "*";
+	char *user = NULL;
+	int r;
 
 	if (p->auth.master_user != NULL && p->auth.method == CONF_AUTH_AUTHZID) {
 		login.user = p->auth.master_user;
 		login.authzid = s->mb->user;
 	} else if (p->auth.master_user != NULL) {
 		/* Dovecot's "user*master" convention (auth_master_user_separator). */
-		snprintf(user, sizeof user, "%s%s%s", s->mb->user,
-		    p->auth.separator != NULL ? p->auth.separator : "*",
+		size_t n = strlen(s->mb->user) + strlen(sep) +
+		    strlen(p->auth.master_user) + 1;
+
+		if ((user = malloc(n)) == NULL)
+			return -ENOMEM;
+		snprintf(user, n, "%s%s%s", s->mb->user, sep,
 		    p->auth.master_user);
 		login.user = user;
 	}
-	return source_start(s->r->p.base, s->r->p.dns, p, &login,
+	r = source_start(s->r->p.base, s->r->p.dns, p, &login,
 	    &run_session_ops, s, &s->src);
+	free(user);
+	return r;
 }
 
 static void
@@ -144,6 +155,10 @@ run_start_next(struct run *r)
 	char *password = NULL;
 	int err;
 
+	/* Sessions that fail at once end inside this loop: no recursion. */
+	if (r->starting)
+		return;
+	r->starting = true;
 	while (!r->cancelled && r->next_session < r->n_mboxes &&
 	    r->n_active < r->p.profile->max_parallel) {
 		s = &r->sessions[r->next_session++];
@@ -161,6 +176,7 @@ run_start_next(struct run *r)
 		if (err < 0)
 			run_session_over(s, SESSION_FAIL_LOCAL, cerr.text);
 	}
+	r->starting = false;
 	if (r->n_over == r->n_mboxes || (r->cancelled && r->n_active == 0))
 		run_finish(r);
 }
@@ -168,28 +184,50 @@ run_start_next(struct run *r)
 void
 run_session_over(struct run_session *s, enum session_fail fail, const char *why)
 {
+	struct run_folder_rec *f = s->frec;
+
+	if (s->over || s->ending)
+		return;
+	s->ending = true;
+	s->fail = fail;
+	s->why = strdup(why != NULL ? why : "");
+	/* Messages received whole before a failure are still good. */
+	if (f != NULL) {
+		run_commit(s);
+		f->done_called = true;
+		f->complete = false;
+		s->frec = NULL;
+		if (f->outstanding == 0)
+			run_folder_finalize(s, f);
+	}
+	if (s->outstanding == 0)
+		run_session_finished(s);
+}
+
+void
+run_session_finished(struct run_session *s)
+{
 	struct run *r = s->r;
+	const char *why = s->why != NULL ? s->why : "out of memory";
 
 	if (s->over)
 		return;
 	s->over = true;
-	/* Messages received whole before a failure are still good. */
-	run_commit(s);
-	if (s->folder.found || s->folder.archived || s->folder.failed)
-		run_counts_add(&r->total, &s->folder);
+	while (s->recs != NULL)
+		run_folder_finalize(s, s->recs);
 	r->errors += s->errors;
-	if (fail == SESSION_FAIL_CANCELLED) {
+	if (s->fail == SESSION_FAIL_CANCELLED) {
 		run_event(r, STORE_WARNING, s->mb->user, NULL, 0, "run "
 		    "interrupted: %s; what was not committed is fetched next "
 		    "run", why);
-	} else if (fail != SESSION_OK) {
+	} else if (s->fail != SESSION_OK) {
 		s->failed = true;
 		r->n_failed++;
 		run_event(r, STORE_ERROR, s->mb->user, NULL, 0, "%s error: %s",
-		    session_fail_name(fail), why);
+		    session_fail_name(s->fail), why);
 		snprintf(r->result.reason, sizeof r->result.reason,
-		    "%s: %s error: %s", s->mb->user, session_fail_name(fail),
-		    why);
+		    "%s: %s error: %s", s->mb->user,
+		    session_fail_name(s->fail), why);
 	}
 	r->n_active--;
 	r->n_over++;
@@ -238,7 +276,16 @@ run_start_cb(evutil_socket_t fd, short what, void *arg)
 	const struct conf_profile *p = r->p.profile;
 	struct conf_error cerr;
 
+	char werr[512];
+
 	if (r->cancelled || run_load_mailboxes(r) < 0) {
+		run_finish(r);
+		return;
+	}
+	if (run_worker_start(r, werr, sizeof werr) < 0) {
+		run_event(r, STORE_ERROR, NULL, NULL, 0, "%s", werr);
+		snprintf(r->result.reason, sizeof r->result.reason, "%s", werr);
+		r->n_failed = r->n_mboxes;
 		run_finish(r);
 		return;
 	}
@@ -313,10 +360,22 @@ run_free(struct run *r)
 
 	if (r == NULL)
 		return;
+	/* Joins the worker: a group it holds is finished first. */
+	run_worker_free(r);
 	for (i = 0; i < r->n_mboxes && r->sessions != NULL; i++) {
-		source_free(r->sessions[i].src);
-		run_pending_clear(&r->sessions[i], true);
-		free(r->sessions[i].pending);
+		struct run_session *s = &r->sessions[i];
+
+		source_free(s->src);
+		run_pending_clear(s, true);
+		free(s->pending);
+		free(s->why);
+		while (s->recs != NULL) {
+			struct run_folder_rec *f = s->recs;
+
+			s->recs = f->next;
+			free(f->name);
+			free(f);
+		}
 	}
 	free(r->sessions);
 	conf_mailboxes_free(r->mboxes, r->n_mboxes);

@@ -34,18 +34,36 @@ struct run_tally {
 	uint64_t archived, skipped;
 };
 
+/*
+ * A folder's counts live until its last commit group is back: only then
+ * is it recorded, and marked complete when it was.
+ */
+struct run_folder_rec {
+	struct run_folder_rec *next;	/* the session's open records */
+	char	*name;
+	struct store_counts c;
+	struct store_folder_state st;
+	bool	 had_errors, complete, done_called;
+	unsigned outstanding;		/* groups at the worker */
+};
+
 struct run_session {
 	struct run *r;
 	const struct conf_mailbox *mb;
 	struct source *src;
-	bool	 started, over, failed;
-	struct store_counts folder;	/* the folder being walked */
-	bool	 folder_had_errors;
+	bool	 started, over, failed, ending, paused;
+	enum session_fail fail;
+	char	*why;
+	struct run_folder_rec *frec;	/* the folder being walked */
+	struct run_folder_rec *recs;	/* every record not yet finalized */
 	uint64_t errors;
+	unsigned outstanding;		/* groups at the worker */
 	struct run_pending *pending;
 	size_t	 n_pending, cap_pending;
 	uint64_t pending_bytes;
 };
+
+struct run_worker;
 
 struct run {
 	struct run_params p;
@@ -63,6 +81,8 @@ struct run {
 	size_t	 n_mboxes;
 	struct run_session *sessions;
 	size_t	 next_session, n_active, n_over, n_failed;
+	bool	 starting;		/* in run_start_next(): no recursion */
+	struct run_worker *worker;
 	struct run_tally *tallies;	/* multidrop */
 	size_t	 n_tallies;
 	char	**unknown;		/* multidrop: addresses no route knew */
@@ -76,12 +96,20 @@ void	run_event(struct run *, enum store_level, const char *mailbox,
 	    const char *folder, uint32_t uid, const char *fmt, ...)
 	    __attribute__((format(printf, 6, 7)));
 void	run_counts_add(struct store_counts *, const struct store_counts *);
-/* Commit a session's group; -errno (counted and reported) on failure. */
-int	run_commit(struct run_session *);
 void	run_pending_clear(struct run_session *, bool free_blobs);
-/* A session is over: count it, start the next, finish the run at the end. */
+/* The session's protocol ended: flush its group, wait for its commits. */
 void	run_session_over(struct run_session *, enum session_fail,
 	    const char *why);
+/* Its last commit is back: count it, start the next, maybe finish. */
+void	run_session_finished(struct run_session *);
+/* Record a folder whose last group is back. */
+void	run_folder_finalize(struct run_session *, struct run_folder_rec *);
+
+/* run_commit.c */
+int	run_worker_start(struct run *, char *err, size_t errlen);
+void	run_worker_free(struct run *);
+/* Hand the session's group to the worker; -ENOMEM (counted, reported). */
+int	run_commit(struct run_session *);
 
 /* run_route.c: multidrop */
 /* Archive users for the message with this header; 0 or -ENOMEM. */

@@ -1,8 +1,8 @@
 /*
  * run_session.c - what a run answers one mailbox session: which folders,
- * what is archived already, where message bytes go; and the commit group,
- * which becomes durable with store_commit() before anything in it counts.
- * A folder is recorded complete only when all of it is committed.
+ * what is archived already, where message bytes go, and the groups of
+ * whole messages handed to the commit worker (run_commit.c).  A folder is
+ * recorded, and marked complete, only when its last group is committed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,105 +39,22 @@ run_pending_clear(struct run_session *s, bool free_blobs)
 	s->pending_bytes = 0;
 }
 
-/* One store entry per (message, archive user); they share the blob. */
-static struct store_msg *
-run_commit_expand(struct run_session *s, size_t *ret_n)
-{
-	const struct conf_profile *p = s->r->p.profile;
-	struct store_msg *msgs;
-	size_t i, k, n = 0;
-
-	for (i = 0; i < s->n_pending; i++)
-		n += s->pending[i].n_users;
-	if ((msgs = calloc(n ? n : 1, sizeof *msgs)) == NULL)
-		return NULL;
-	for (i = 0, n = 0; i < s->n_pending; i++) {
-		struct run_pending *pe = &s->pending[i];
-
-		for (k = 0; k < pe->n_users; k++)
-			msgs[n++] = (struct store_msg){
-				.blob = pe->blob, .archive_user = pe->users[k],
-				.profile = p->name, .mailbox = rs_mailbox(s),
-				.folder = pe->folder,
-				.uidvalidity = pe->uidvalidity, .uid = pe->uid,
-				.uidl = pe->uidl,
-				.internaldate = pe->internaldate,
-				.message_id = pe->f.message_id,
-				.date = pe->f.date, .from = pe->f.from,
-				.to = pe->f.to, .subject = pe->f.subject,
-				.run_id = s->r->id,
-			};
-	}
-	*ret_n = n;
-	return msgs;
-}
-
-/* A message counts once: archived if any of its users got it new. */
-static void
-run_commit_count(struct run_session *s, const struct store_msg *msgs)
-{
-	size_t i, k, n = 0;
-
-	for (i = 0; i < s->n_pending; i++) {
-		struct run_pending *pe = &s->pending[i];
-		bool any_new = false;
-
-		for (k = 0; k < pe->n_users; k++, n++) {
-			any_new |= !msgs[n].duplicate;
-			if (s->r->p.profile->multidrop.enabled)
-				run_tally(s->r, pe->users[k], msgs[n].duplicate);
-		}
-		if (any_new) {
-			s->folder.archived++;
-			s->folder.bytes += pe->size;
-		} else {
-			s->folder.skipped++;
-		}
-	}
-}
-
-int
-run_commit(struct run_session *s)
-{
-	struct store_msg *msgs;
-	char err[512];
-	size_t n;
-	int rc;
-
-	if (s->n_pending == 0)
-		return 0;
-	if ((msgs = run_commit_expand(s, &n)) == NULL) {
-		rc = -ENOMEM;
-		snprintf(err, sizeof err, "out of memory");
-		run_pending_clear(s, true);
-	} else {
-		rc = store_commit(s->r->p.store, msgs, n, err, sizeof err);
-		if (rc == 0)
-			run_commit_count(s, msgs);
-	}
-	if (rc < 0) {
-		s->folder.failed += s->n_pending;
-		s->folder_had_errors = true;
-		s->errors++;
-		run_event(s->r, STORE_ERROR, rs_mailbox(s), s->pending[0].folder,
-		    0, "%zu messages could not be stored and will be fetched "
-		    "again next run: %s", s->n_pending, err);
-	}
-	free(msgs);
-	/* store_commit() consumed the blobs, whatever it returned. */
-	run_pending_clear(s, msgs == NULL);
-	return rc;
-}
-
 static void
 rs_ready(void *arg, const char *summary)
 {
 	struct run_session *s = arg;
 	const struct conf_profile *p = s->r->p.profile;
 
-	run_event(s->r, STORE_INFO, rs_mailbox(s), NULL, 0, "logged in as %s "
-	    "at %s:%u (%s): %s", rs_mailbox(s), p->server.host, p->server.port,
-	    conf_protocol_name(p->server.protocol), summary);
+	if (p->auth.master_user != NULL)
+		run_event(s->r, STORE_INFO, rs_mailbox(s), NULL, 0, "logged in "
+		    "to %s as master user %s at %s:%u (%s): %s", rs_mailbox(s),
+		    p->auth.master_user, p->server.host, p->server.port,
+		    conf_protocol_name(p->server.protocol), summary);
+	else
+		run_event(s->r, STORE_INFO, rs_mailbox(s), NULL, 0, "logged in "
+		    "as %s at %s:%u (%s): %s", rs_mailbox(s), p->server.host,
+		    p->server.port, conf_protocol_name(p->server.protocol),
+		    summary);
 	if (!p->server.tls.verify)
 		run_event(s->r, STORE_WARNING, rs_mailbox(s), NULL, 0, "TLS "
 		    "certificate verification is OFF for this profile "
@@ -182,12 +99,19 @@ rs_folder_open(void *arg, const struct session_folder *sf, uint32_t **known,
     size_t *n_known)
 {
 	struct run_session *s = arg;
+	struct run_folder_rec *f;
 
-	memset(&s->folder, 0, sizeof s->folder);
-	s->folder_had_errors = false;
+	if ((f = calloc(1, sizeof *f)) == NULL ||
+	    (f->name = strdup(sf->name)) == NULL) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->next = s->recs;
+	s->recs = f;
+	s->frec = f;
 	if (rs_folder_unchanged(s, sf)) {
-		s->folder.found = sf->messages;
-		s->folder.skipped = sf->messages;
+		f->c.found = sf->messages;
+		f->c.skipped = sf->messages;
 		return 1;
 	}
 	if (sf->uidvalidity == 0)
@@ -212,8 +136,8 @@ rs_folder_planned(void *arg, const struct session_folder *sf, uint64_t found,
 {
 	struct run_session *s = arg;
 
-	s->folder.found = found;
-	s->folder.skipped = found - todo;
+	s->frec->c.found = found;
+	s->frec->c.skipped = found - todo;
 }
 
 static void *
@@ -318,8 +242,8 @@ rs_message(void *arg, const struct session_folder *sf, uint32_t uid,
 
 	if (rs_pending_add(s, sf, uid, key, blob, internaldate) < 0) {
 		store_blob_free(blob);
-		s->folder.failed++;
-		s->folder_had_errors = true;
+		s->frec->c.failed++;
+		s->frec->had_errors = true;
 		s->errors++;
 		run_event(s->r, STORE_ERROR, rs_mailbox(s), sf->name, uid,
 		    "out of memory");
@@ -334,7 +258,7 @@ rs_message(void *arg, const struct session_folder *sf, uint32_t uid,
 		free(s->pending[s->n_pending].folder);
 		free(s->pending[s->n_pending].uidl);
 		free(s->pending[s->n_pending].users);
-		s->folder.skipped++;
+		s->frec->c.skipped++;
 		return;
 	}
 	if (s->n_pending >= s->r->p.batch_messages ||
@@ -352,14 +276,14 @@ rs_item(void *arg, const struct session_folder *sf, uint32_t uid,
 	if (key != NULL)
 		snprintf(where, sizeof where, "UIDL %s: ", key);
 	if (kind == SESSION_ITEM_VANISHED) {
-		if (s->folder.found > 0)
-			s->folder.found--;
+		if (s->frec->c.found > 0)
+			s->frec->c.found--;
 		run_event(s->r, STORE_WARNING, rs_mailbox(s), sf->name, uid,
 		    "%s%s", where, text);
 		return;
 	}
-	s->folder.failed++;
-	s->folder_had_errors = true;
+	s->frec->c.failed++;
+	s->frec->had_errors = true;
 	s->errors++;
 	run_event(s->r, STORE_ERROR, rs_mailbox(s), sf->name, uid, "%s%s",
 	    where, text);
@@ -373,30 +297,63 @@ rs_event(void *arg, enum log_level lvl, const struct session_folder *sf,
 
 	if (lvl == LOG_LVL_ERR) {
 		s->errors++;
-		s->folder_had_errors = true;
+		if (sf != NULL && s->frec != NULL)
+			s->frec->had_errors = true;
 	}
 	run_event(s->r, lvl == LOG_LVL_ERR ? STORE_ERROR : lvl == LOG_LVL_WARN ?
 	    STORE_WARNING : STORE_INFO, rs_mailbox(s),
 	    sf != NULL ? sf->name : NULL, 0, "%s", text);
 }
 
+void
+run_folder_finalize(struct run_session *s, struct run_folder_rec *f)
+{
+	const struct conf_profile *p = s->r->p.profile;
+	struct run_folder_rec **pp;
+
+	if (f->complete && !f->had_errors && f->st.uidvalidity != 0)
+		store_folder_state_set(s->r->p.store, p->name, rs_mailbox(s),
+		    f->name, &f->st);
+	store_run_folder(s->r->p.store, s->r->id, rs_mailbox(s), f->name,
+	    &f->c);
+	run_counts_add(&s->r->total, &f->c);
+	for (pp = &s->recs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	if (s->frec == f)
+		s->frec = NULL;
+	free(f->name);
+	free(f);
+}
+
+/* A folder some of whose messages are still at the worker waits for them. */
 static void
 rs_folder_done(void *arg, const struct session_folder *sf, bool complete)
 {
 	struct run_session *s = arg;
-	const struct conf_profile *p = s->r->p.profile;
-	struct store_folder_state st = {
-		sf->uidvalidity, sf->uidnext, sf->messages, sf->highestmodseq,
-	};
+	struct run_folder_rec *f = s->frec;
 
-	if (run_commit(s) == 0 && complete && !s->folder_had_errors &&
-	    sf->uidvalidity != 0)
-		store_folder_state_set(s->r->p.store, p->name, rs_mailbox(s),
-		    sf->name, &st);
-	store_run_folder(s->r->p.store, s->r->id, rs_mailbox(s), sf->name,
-	    &s->folder);
-	run_counts_add(&s->r->total, &s->folder);
-	memset(&s->folder, 0, sizeof s->folder);
+	if (f == NULL) {
+		/* Failed before it was opened: record it as it stands. */
+		if ((f = calloc(1, sizeof *f)) == NULL ||
+		    (f->name = strdup(sf->name)) == NULL) {
+			free(f);
+			return;
+		}
+		f->next = s->recs;
+		s->recs = f;
+		f->had_errors = true;
+	}
+	run_commit(s);
+	f->st = (struct store_folder_state){ sf->uidvalidity, sf->uidnext,
+	    sf->messages, sf->highestmodseq };
+	f->complete = complete;
+	f->done_called = true;
+	s->frec = NULL;
+	if (f->outstanding == 0)
+		run_folder_finalize(s, f);
 }
 
 static void

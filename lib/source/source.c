@@ -106,6 +106,28 @@ source_start(struct event_base *base, struct evdns_base *dns,
 }
 
 void
+source_pause(struct source *s)
+{
+	if (s == NULL)
+		return;
+	if (s->imap != NULL)
+		imap_client_pause(s->imap);
+	if (s->pop3 != NULL)
+		pop3_client_pause(s->pop3);
+}
+
+void
+source_resume(struct source *s)
+{
+	if (s == NULL)
+		return;
+	if (s->imap != NULL)
+		imap_client_resume(s->imap);
+	if (s->pop3 != NULL)
+		pop3_client_resume(s->pop3);
+}
+
+void
 source_cancel(struct source *s)
 {
 	if (s == NULL)

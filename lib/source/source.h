@@ -28,6 +28,9 @@ struct source_login {
 int	source_start(struct event_base *, struct evdns_base *,
 	    const struct conf_profile *p, const struct source_login *login,
 	    const struct session_ops *ops, void *arg, struct source **ret);
+/* Stop reading after the current message / go on (backpressure). */
+void	source_pause(struct source *);
+void	source_resume(struct source *);
 /* Stop now; done() follows with SESSION_FAIL_CANCELLED. */
 void	source_cancel(struct source *);
 void	source_free(struct source *);

@@ -638,6 +638,40 @@ store_open(const char *root, enum store_open_flags flags, struct store **ret,
 	return 0;
 }
 
+int
+store_clone(struct store *parent, struct store **ret, char *err, size_t errlen)
+{
+	struct store *s;
+	int r;
+
+	if (parent->rdonly || parent->parent != NULL)
+		return store_seterr(err, errlen, -EINVAL, "only an archive "
+		    "opened for writing can be cloned");
+	if ((s = calloc(1, sizeof *s)) == NULL ||
+	    (s->root = strdup(parent->root)) == NULL) {
+		free(s);
+		return store_seterr(err, errlen, -ENOMEM, "out of memory");
+	}
+	s->lockfd = -1;
+	s->parent = parent;
+	s->fault = parent->fault;
+	s->rootfd = fcntl(parent->rootfd, F_DUPFD_CLOEXEC, 0);
+	s->tmpfd = fcntl(parent->tmpfd, F_DUPFD_CLOEXEC, 0);
+	s->msgfd = fcntl(parent->msgfd, F_DUPFD_CLOEXEC, 0);
+	if (s->rootfd < 0 || s->tmpfd < 0 || s->msgfd < 0)
+		r = store_seterr(err, errlen, -errno, "cannot open %s again: "
+		    "%s", s->root, strerror(errno));
+	else if ((r = store_sqlite_open(s, SQLITE_OPEN_READWRITE, err,
+	    errlen)) == 0)
+		r = store_pragmas(s, err, errlen);
+	if (r < 0) {
+		store_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
 void
 store_close(struct store *s)
 {

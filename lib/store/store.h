@@ -40,6 +40,14 @@ enum store_open_flags {
 int	store_open(const char *root, enum store_open_flags flags,
 	    struct store **ret, char *err, size_t errlen);
 void	store_close(struct store *);
+/*
+ * A second handle on an archive opened RDWR, for another thread (a commit
+ * worker): its own SQLite connection, no lock of its own (the parent
+ * holds it), and it commits blobs begun on the parent.  Close it before
+ * the parent.
+ */
+int	store_clone(struct store *parent, struct store **ret, char *err,
+	    size_t errlen);
 const char *store_root(const struct store *);
 
 /* ---- message files ---------------------------------------------------- */

@@ -69,6 +69,21 @@ store_have_file(struct store *s, const char *rel, uint64_t size, bool *ret)
 	return 0;
 }
 
+/* The blob's descriptor was closed at its end: fsync it by name. */
+static int
+store_fsync_tmp(struct store *s, struct store_blob *b)
+{
+	int fd, r = 0;
+
+	fd = openat(s->tmpfd, b->tmpname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (store_fsync(s, fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 /* fsync the temp file, then rename it into place (or drop it if the same
  * bytes are there already).  The caller fsyncs the directory. */
 static int
@@ -82,10 +97,9 @@ store_place_blob(struct store *s, struct store_blob *b, char *err,
 	snprintf(dir1, sizeof dir1, "%.2s", b->hex);
 	snprintf(dir2, sizeof dir2, "%.2s/%.2s", b->hex, b->hex + 2);
 	snprintf(rel, sizeof rel, "%s/%s", dir2, b->hex);
-	if (store_fsync(s, b->fd) < 0)
-		return store_seterr(err, errlen, -errno, "cannot sync message "
-		    "%s to disk: %s", b->hex, strerror(errno));
-	store_blob_close_fd(b);
+	if ((r = store_fsync_tmp(s, b)) < 0)
+		return store_seterr(err, errlen, r, "cannot sync message "
+		    "%s to disk: %s", b->hex, strerror(-r));
 	if ((r = store_have_file(s, rel, b->size, &have)) < 0)
 		return store_seterr(err, errlen, r, "cannot check "
 		    "%s/messages/%s: %s", s->root, rel, strerror(-r));
@@ -353,7 +367,8 @@ store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
 		const struct store_msg *m = &msgs[i];
 
 		if (m->blob == NULL || !m->blob->ended ||
-		    m->blob->store != s || m->blob->fd < 0)
+		    (m->blob->store != s && m->blob->store != s->parent) ||
+		    !m->blob->tmp_exists)
 			return store_seterr(err, errlen, -EINVAL, "message %zu "
 			    "of the batch is not a finished blob of this "
 			    "archive", i);

@@ -45,6 +45,7 @@ struct store {
 	uint64_t	 tmpseq;	/* part of temp file names */
 	sqlite3		*db;
 	struct store_fault fault;
+	struct store	*parent;	/* a clone: whose blobs it commits */
 };
 
 struct store_blob {

@@ -1,0 +1,329 @@
+/*
+ * run_commit.c - commit groups made durable off the loop thread.  A run
+ * has one worker thread with its own store handle (store_clone); the loop
+ * hands it whole groups and goes on fetching, the worker fsyncs, renames
+ * and commits them in order, and a pipe wakes the loop to count the
+ * results.  Nothing counts as archived before its group comes back
+ * committed (DESIGN.md rules 1 and 5).
+ */
+#define _GNU_SOURCE	/* pipe2() */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "base/log.h"
+#include "run/run_private.h"
+#include "source/source.h"
+
+/* Groups in flight per session before it stops reading. */
+#define RUN_MAX_OUTSTANDING	2
+
+struct run_job {
+	struct run_job *next;
+	struct run_session *s;
+	struct run_folder_rec *folder;
+	struct run_pending *pending;
+	size_t	 n_pending;
+	struct store_msg *msgs;
+	size_t	 n_msgs;
+	int	 rc;
+	char	 err[512];
+};
+
+struct run_worker {
+	pthread_t thread;
+	bool	 running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct run_job *todo, **todo_tail;
+	struct run_job *done, **done_tail;
+	bool	 stop;
+	int	 wake[2];		/* worker -> loop */
+	struct event *ev;
+	struct store *store;		/* the worker's own handle */
+};
+
+static void
+run_job_free(struct run_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n_pending; i++) {
+		struct run_pending *pe = &j->pending[i];
+
+		mime_fields_free(&pe->f);
+		free(pe->folder);
+		free(pe->uidl);
+		conf_strings_free(pe->users, pe->n_users);
+	}
+	free(j->pending);
+	free(j->msgs);
+	free(j);
+}
+
+static void *
+run_worker_main(void *arg)
+{
+	struct run_worker *w = arg;
+	struct run_job *j;
+	char one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->todo == NULL && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->todo == NULL)
+			break;
+		j = w->todo;
+		if ((w->todo = j->next) == NULL)
+			w->todo_tail = &w->todo;
+		pthread_mutex_unlock(&w->mu);
+		j->rc = store_commit(w->store, j->msgs, j->n_msgs, j->err,
+		    sizeof j->err);
+		pthread_mutex_lock(&w->mu);
+		j->next = NULL;
+		*w->done_tail = j;
+		w->done_tail = &j->next;
+		/* A full pipe already holds a wake-up: nothing is lost. */
+		(void)!write(w->wake[1], &one, 1);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* A message counts once: archived if any of its users got it new. */
+static void
+run_job_count(struct run_job *j)
+{
+	struct run_folder_rec *f = j->folder;
+	struct run *r = j->s->r;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < j->n_pending; i++) {
+		struct run_pending *pe = &j->pending[i];
+		bool any_new = false;
+
+		for (k = 0; k < pe->n_users; k++, n++) {
+			any_new |= !j->msgs[n].duplicate;
+			if (r->p.profile->multidrop.enabled)
+				run_tally(r, pe->users[k], j->msgs[n].duplicate);
+		}
+		if (any_new) {
+			f->c.archived++;
+			f->c.bytes += pe->size;
+		} else {
+			f->c.skipped++;
+		}
+	}
+}
+
+static void
+run_job_finished(struct run_job *j)
+{
+	struct run_session *s = j->s;
+	struct run_folder_rec *f = j->folder;
+
+	if (j->rc == 0) {
+		run_job_count(j);
+	} else {
+		f->c.failed += j->n_pending;
+		f->had_errors = true;
+		s->errors++;
+		run_event(s->r, STORE_ERROR, s->mb->user, f->name, 0, "%zu "
+		    "messages could not be stored and will be fetched again "
+		    "next run: %s", j->n_pending, j->err);
+	}
+	s->outstanding--;
+	f->outstanding--;
+	if (f->done_called && f->outstanding == 0)
+		run_folder_finalize(s, f);
+	if (s->paused && s->outstanding < RUN_MAX_OUTSTANDING) {
+		s->paused = false;
+		source_resume(s->src);
+	}
+	if (s->ending && s->outstanding == 0)
+		run_session_finished(s);
+}
+
+static void
+run_worker_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	struct run_worker *w = r->worker;
+	struct run_job *list, *j;
+	char buf[64];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	pthread_mutex_lock(&w->mu);
+	list = w->done;
+	w->done = NULL;
+	w->done_tail = &w->done;
+	pthread_mutex_unlock(&w->mu);
+	while ((j = list) != NULL) {
+		list = j->next;
+		run_job_finished(j);
+		run_job_free(j);
+	}
+}
+
+int
+run_worker_start(struct run *r, char *err, size_t errlen)
+{
+	struct run_worker *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return -ENOMEM;
+	r->worker = w;
+	w->wake[0] = w->wake[1] = -1;
+	w->todo_tail = &w->todo;
+	w->done_tail = &w->done;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if ((rc = store_clone(r->p.store, &w->store, err, errlen)) < 0)
+		return rc;
+	if (pipe2(w->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
+		return -errno;
+	}
+	w->ev = event_new(r->p.base, w->wake[0], EV_READ | EV_PERSIST,
+	    run_worker_wake, r);
+	if (w->ev == NULL || event_add(w->ev, NULL) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((rc = pthread_create(&w->thread, NULL, run_worker_main, w)) != 0) {
+		snprintf(err, errlen, "cannot start the commit thread: %s",
+		    strerror(rc));
+		return -rc;
+	}
+	w->running = true;
+	return 0;
+}
+
+/* Stop and join the worker; every job it had was finished before. */
+void
+run_worker_free(struct run *r)
+{
+	struct run_worker *w = r->worker;
+	struct run_job *j;
+
+	if (w == NULL)
+		return;
+	if (w->running) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thread, NULL);
+	}
+	while ((j = w->done) != NULL) {
+		w->done = j->next;
+		run_job_free(j);
+	}
+	if (w->ev != NULL)
+		event_free(w->ev);
+	if (w->wake[0] >= 0)
+		close(w->wake[0]);
+	if (w->wake[1] >= 0)
+		close(w->wake[1]);
+	store_close(w->store);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+	r->worker = NULL;
+}
+
+/* One store entry per (message, archive user); they share the blob. */
+static int
+run_job_expand(struct run_job *j)
+{
+	const struct run_session *s = j->s;
+	const struct conf_profile *p = s->r->p.profile;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < j->n_pending; i++)
+		n += j->pending[i].n_users;
+	if ((j->msgs = calloc(n ? n : 1, sizeof *j->msgs)) == NULL)
+		return -ENOMEM;
+	for (i = 0, n = 0; i < j->n_pending; i++) {
+		struct run_pending *pe = &j->pending[i];
+
+		for (k = 0; k < pe->n_users; k++)
+			j->msgs[n++] = (struct store_msg){
+				.blob = pe->blob, .archive_user = pe->users[k],
+				.profile = p->name, .mailbox = s->mb->user,
+				.folder = pe->folder,
+				.uidvalidity = pe->uidvalidity, .uid = pe->uid,
+				.uidl = pe->uidl,
+				.internaldate = pe->internaldate,
+				.message_id = pe->f.message_id,
+				.date = pe->f.date, .from = pe->f.from,
+				.to = pe->f.to, .subject = pe->f.subject,
+				.run_id = s->r->id,
+			};
+	}
+	j->n_msgs = n;
+	return 0;
+}
+
+/*
+ * Hand the session's group to the worker.  The session stops reading when
+ * RUN_MAX_OUTSTANDING groups are in flight, so memory and temp files stay
+ * bounded whatever the disk's speed.
+ */
+int
+run_commit(struct run_session *s)
+{
+	struct run_worker *w = s->r->worker;
+	struct run_job *j;
+
+	if (s->n_pending == 0)
+		return 0;
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		goto nomem;
+	j->s = s;
+	j->folder = s->frec;
+	j->pending = s->pending;
+	j->n_pending = s->n_pending;
+	s->pending = NULL;
+	s->n_pending = s->cap_pending = 0;
+	s->pending_bytes = 0;
+	if (run_job_expand(j) < 0) {
+		s->pending = j->pending;
+		s->n_pending = s->cap_pending = j->n_pending;
+		j->pending = NULL;
+		j->n_pending = 0;
+		run_job_free(j);
+		goto nomem;
+	}
+	s->outstanding++;
+	j->folder->outstanding++;
+	pthread_mutex_lock(&w->mu);
+	*w->todo_tail = j;
+	w->todo_tail = &j->next;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	if (s->outstanding >= RUN_MAX_OUTSTANDING && !s->paused &&
+	    s->src != NULL) {
+		s->paused = true;
+		source_pause(s->src);
+	}
+	return 0;
+nomem:
+	s->frec->c.failed += s->n_pending;
+	s->frec->had_errors = true;
+	s->errors++;
+	run_event(s->r, STORE_ERROR, s->mb->user, s->frec->name, 0, "out of "
+	    "memory: %zu messages will be fetched again next run",
+	    s->n_pending);
+	run_pending_clear(s, true);
+	return -ENOMEM;
+}
