@@ -18,6 +18,9 @@
 #define CONF_MAILBOXES_FILE_MAX	(16u << 20)
 #define CONF_USER_MAX		320
 
+static ssize_t conf_mb_first_dup(const struct conf_mailbox *, size_t,
+    size_t *);
+
 static const char *const conf_mailbox_keys[] = {
 	"user", "archive_user", "password_file", NULL
 };
@@ -107,7 +110,7 @@ conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
     const char *path, struct conf_profile *p)
 {
 	char kp[CONF_MAX_PATH];
-	size_t i;
+	size_t i, orig;
 	int r;
 
 	if (seq->type != CONF_NODE_SEQ || seq->n == 0)
@@ -125,6 +128,17 @@ conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
 		if ((r = conf_mailbox_parse(ctx, seq->items[i], kp,
 		    &p->mailboxes[i])) < 0)
 			return r;
+		if (i > 0 && conf_mb_first_dup(p->mailboxes, i + 1,
+		    &orig) == (ssize_t)i) {
+			char up[CONF_MAX_PATH];
+
+			conf_path(up, sizeof up, kp, "user");
+			return conf_errorf(ctx, conf_map_get(seq->items[i],
+			    "user"), up, -EINVAL, "mailbox %s is listed twice "
+			    "(also at line %u); remove one",
+			    p->mailboxes[i].user,
+			    p->mailboxes[orig].source_line);
+		}
 		if (p->auth.master_user == NULL &&
 		    p->mailboxes[i].password_file == NULL &&
 		    p->auth.password_file == NULL && p->auth.password == NULL &&
@@ -284,17 +298,19 @@ conf_parse_batch(struct conf_ctx *ctx, const struct conf_node *m,
 	if ((v = conf_map_get(m, "max_parallel")) != NULL &&
 	    (r = conf_get_u32(ctx, v, kp, 1, 64, &p->max_parallel)) < 0)
 		return r;
+	conf_path(kp, sizeof kp, path, mb != NULL ? "mailboxes" :
+	    "mailboxes_file");
 	if ((mb != NULL || mf != NULL) && p->auth.user != NULL)
-		return conf_errorf(ctx, mb != NULL ? mb : mf, path, -EINVAL,
+		return conf_errorf(ctx, mb != NULL ? mb : mf, kp, -EINVAL,
 		    "a profile archives either auth.user or a list of "
 		    "mailboxes; remove one of them");
-	if (mb == NULL && mf == NULL && p->auth.user == NULL)
-		return conf_errorf(ctx, m, path, -EINVAL, "no mailbox: add "
-		    "auth.user, or mailboxes: / mailboxes_file for a batch");
 	if (p->auth.master_user != NULL && mb == NULL && mf == NULL)
 		return conf_errorf(ctx, m, path, -EINVAL, "auth.master_user "
 		    "logs in on behalf of a batch; add mailboxes: or "
 		    "mailboxes_file:");
+	if (mb == NULL && mf == NULL && p->auth.user == NULL)
+		return conf_errorf(ctx, m, path, -EINVAL, "no mailbox: add "
+		    "auth.user, or mailboxes: / mailboxes_file for a batch");
 	conf_path(kp, sizeof kp, path, "mailboxes_file");
 	if (mf != NULL && (r = conf_get_abs_path(ctx, mf, kp,
 	    &p->mailboxes_file)) < 0)
@@ -308,10 +324,12 @@ conf_parse_batch(struct conf_ctx *ctx, const struct conf_node *m,
 	if (p->auth.user == NULL)
 		return conf_errorf(ctx, md, kp, -EINVAL, "multidrop routes one "
 		    "catch-all mailbox; give auth.user, not a batch");
+	conf_path(kp, sizeof kp, path, "archive_user");
 	if (conf_map_get(m, "archive_user") != NULL)
 		return conf_errorf(ctx, conf_map_get(m, "archive_user"), kp,
 		    -EINVAL, "a multidrop profile has no archive_user: "
 		    "routing decides; remove archive_user:");
+	conf_path(kp, sizeof kp, path, "multidrop");
 	return conf_parse_multidrop(ctx, md, kp, p);
 }
 
@@ -405,11 +423,11 @@ conf_mb_field_ok(const char *s, size_t max)
 static int
 conf_mb_line(char *line, struct conf_mailbox *mb, const char **why)
 {
-	char *f[3] = { NULL, NULL, NULL }, *save = NULL, *tok;
+	char *f[3] = { NULL, NULL, NULL }, *next = line, *tok;
 	size_t n = 0;
 
-	for (tok = strtok_r(line, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
+	/* strsep, not strtok: "erin,,/pw" has an empty second field. */
+	while ((tok = strsep(&next, ",")) != NULL) {
 		if (n == 3) {
 			*why = "more than three fields";
 			return 1;
@@ -437,15 +455,66 @@ conf_mb_line(char *line, struct conf_mailbox *mb, const char **why)
 	return 0;
 }
 
-static bool
-conf_mb_listed(const struct conf_mailbox *v, size_t n, const char *user)
+static int conf_warn(char ***w, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Mailboxes ordered by user, then by position: duplicates end up adjacent. */
+static int
+conf_mb_cmp(const void *a, const void *b)
 {
+	const struct conf_mailbox *x = *(const struct conf_mailbox *const *)a;
+	const struct conf_mailbox *y = *(const struct conf_mailbox *const *)b;
+	int c = strcmp(x->user, y->user);
+
+	return c != 0 ? c : x < y ? -1 : x > y;
+}
+
+/* Index of the first entry that repeats an earlier user, or -1; n log n. */
+static ssize_t
+conf_mb_first_dup(const struct conf_mailbox *v, size_t n, size_t *ret_orig)
+{
+	const struct conf_mailbox **ix;
+	ssize_t dup = -1;
 	size_t i;
 
+	if (n < 2 || (ix = calloc(n, sizeof *ix)) == NULL)
+		return -1;
 	for (i = 0; i < n; i++)
-		if (strcmp(v[i].user, user) == 0)
-			return true;
-	return false;
+		ix[i] = &v[i];
+	qsort(ix, n, sizeof *ix, conf_mb_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(ix[i]->user, ix[i - 1]->user) == 0 &&
+		    (dup < 0 || ix[i] - v < dup)) {
+			dup = ix[i] - v;
+			*ret_orig = (size_t)(ix[i - 1] - v);
+		}
+	free(ix);
+	return dup;
+}
+
+/* Drop repeated users (the later entry), each with a warning. */
+static int
+conf_mb_dedup(struct conf_mailbox *v, size_t *n, char ***warn,
+    size_t *n_warn)
+{
+	size_t orig;
+	ssize_t d;
+	int r;
+
+	while ((d = conf_mb_first_dup(v, *n, &orig)) >= 0) {
+		if ((r = conf_warn(warn, n_warn, "%s:%u: mailbox %s is listed "
+		    "twice; the line is skipped (first at %s:%u)",
+		    v[d].source_file, v[d].source_line, v[d].user,
+		    v[orig].source_file, v[orig].source_line)) < 0)
+			return r;
+		free(v[d].user);
+		free(v[d].archive_user);
+		free(v[d].password_file);
+		free(v[d].source_file);
+		memmove(&v[d], &v[d + 1], (*n - (size_t)d - 1) * sizeof *v);
+		(*n)--;
+	}
+	return 0;
 }
 
 static int
@@ -453,17 +522,30 @@ conf_mb_file(const struct conf_profile *p, struct conf_mailbox **v,
     size_t *n, size_t *cap, char ***warn, size_t *n_warn,
     struct conf_error *err)
 {
-	char *data, *line, *save = NULL;
+	char *data, *line, *next;
 	size_t len;
+	mode_t mode;
 	unsigned lineno = 0;
 	int r;
 
-	if ((r = conf_read_file(p->mailboxes_file, &data, &len, NULL,
-	    err)) < 0)
+	if ((r = conf_read_file_max(p->mailboxes_file, CONF_MAILBOXES_FILE_MAX,
+	    &data, &len, &mode, err)) < 0)
 		return r;
+	/* Whoever can write the list picks which mailboxes the master user
+	 * opens and whose archive they land in. */
+	if (mode & 022) {
+		conf_data_free(data, len);
+		snprintf(err->text, sizeof err->text, "%s: writable by group "
+		    "or others (mode %04o), so they could choose which "
+		    "mailboxes profile %s archives; chmod 644 %s",
+		    p->mailboxes_file, (unsigned)(mode & 07777), p->name,
+		    p->mailboxes_file);
+		return -EPERM;
+	}
 	r = 0;
-	for (line = strtok_r(data, "\n", &save); line != NULL && r >= 0;
-	    line = strtok_r(NULL, "\n", &save)) {
+	next = data;
+	/* strsep, not strtok: blank lines still count for line numbers. */
+	while ((line = strsep(&next, "\n")) != NULL && r >= 0) {
 		struct conf_mailbox mb, copy;
 		const char *why;
 		char *t;
@@ -480,12 +562,6 @@ conf_mb_file(const struct conf_profile *p, struct conf_mailbox **v,
 		}
 		if (r < 0)
 			break;
-		if (conf_mb_listed(*v, *n, mb.user)) {
-			r = conf_warn(warn, n_warn, "%s:%u: mailbox %s is "
-			    "listed twice; the line is skipped",
-			    p->mailboxes_file, lineno, mb.user);
-			continue;
-		}
 		if (*n >= CONF_MAX_MAILBOXES) {
 			r = conf_warn(warn, n_warn, "%s:%u: more than %u "
 			    "mailboxes; the rest is skipped", p->mailboxes_file,
@@ -529,6 +605,8 @@ conf_mailboxes_load(const struct conf_profile *p, struct conf_mailbox **ret,
 			r = conf_mb_add(&v, &n, &cap, &copy);
 	if (r == 0 && p->mailboxes_file != NULL)
 		r = conf_mb_file(p, &v, &n, &cap, warnings, n_warnings, err);
+	if (r == 0)
+		r = conf_mb_dedup(v, &n, warnings, n_warnings);
 	if (r < 0) {
 		conf_mailboxes_free(v, n);
 		conf_strings_free(*warnings, *n_warnings);

@@ -62,6 +62,9 @@ struct conf_ctx {
 /* conf_yaml.c */
 int	conf_read_file(const char *path, char **ret_data, size_t *ret_len,
 	    mode_t *ret_mode, struct conf_error *err);
+/* The same with its own size limit; ret_mode may be NULL. */
+int	conf_read_file_max(const char *path, size_t max, char **ret_data,
+	    size_t *ret_len, mode_t *ret_mode, struct conf_error *err);
 int	conf_yaml_parse(const char *file, const char *data, size_t len,
 	    struct conf_node **ret, struct conf_error *err);
 void	conf_node_free(struct conf_node *);

@@ -222,7 +222,9 @@ conf_parse_auth(struct conf_ctx *ctx, const struct conf_node *node,
 	if ((r = conf_parse_master(ctx, m, path, a)) < 0)
 		return r;
 	conf_path(kp, sizeof kp, path, "user");
-	if (!batch && (r = conf_require(ctx, m, node, path, "user", &v)) < 0)
+	/* A master user without a batch gets its own, clearer error later. */
+	if (!batch && a->master_user == NULL &&
+	    (r = conf_require(ctx, m, node, path, "user", &v)) < 0)
 		return r;
 	if ((v = conf_map_get(m, "user")) != NULL &&
 	    (r = conf_get_str(ctx, v, kp, &a->user)) < 0)

@@ -90,6 +90,14 @@ int
 conf_read_file(const char *path, char **ret_data, size_t *ret_len,
     mode_t *ret_mode, struct conf_error *err)
 {
+	return conf_read_file_max(path, CONF_MAX_FILE_SIZE, ret_data, ret_len,
+	    ret_mode, err);
+}
+
+int
+conf_read_file_max(const char *path, size_t max, char **ret_data,
+    size_t *ret_len, mode_t *ret_mode, struct conf_error *err)
+{
 	struct stat st;
 	int fd, r;
 
@@ -111,16 +119,16 @@ conf_read_file(const char *path, char **ret_data, size_t *ret_len,
 		snprintf(err->text, sizeof err->text,
 		    "%s: not a regular file; give the path of a YAML file",
 		    path);
-	} else if (st.st_size > (off_t)CONF_MAX_FILE_SIZE) {
+	} else if (st.st_size > (off_t)max) {
 		r = -EINVAL;
 		snprintf(err->text, sizeof err->text,
-		    "%s: larger than %u bytes; a config file this large is "
-		    "a mistake, split profiles into conf.d/", path,
-		    CONF_MAX_FILE_SIZE);
+		    "%s: larger than %zu bytes; a file this large is a "
+		    "mistake (split profiles into conf.d/ or mailbox lists "
+		    "into several profiles)", path, max);
 	} else {
 		r = conf_read_fd(fd, path, (size_t)st.st_size, ret_data,
 		    ret_len, err);
-		if (r == 0)
+		if (r == 0 && ret_mode != NULL)
 			*ret_mode = st.st_mode;
 	}
 	close(fd);

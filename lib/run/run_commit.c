@@ -109,6 +109,11 @@ run_job_count(struct run_job *j)
 		struct run_pending *pe = &j->pending[i];
 		bool any_new = false;
 
+		if (pe->n_users == 0) {
+			n++;
+			f->c.skipped++;
+			continue;
+		}
 		for (k = 0; k < pe->n_users; k++, n++) {
 			any_new |= !j->msgs[n].duplicate;
 			if (r->p.profile->multidrop.enabled)
@@ -249,13 +254,22 @@ run_job_expand(struct run_job *j)
 	const struct conf_profile *p = s->r->p.profile;
 	size_t i, k, n = 0;
 
+	/* A message filed for nobody (multidrop "skip") is remembered once. */
 	for (i = 0; i < j->n_pending; i++)
-		n += j->pending[i].n_users;
+		n += j->pending[i].n_users ? j->pending[i].n_users : 1;
 	if ((j->msgs = calloc(n ? n : 1, sizeof *j->msgs)) == NULL)
 		return -ENOMEM;
 	for (i = 0, n = 0; i < j->n_pending; i++) {
 		struct run_pending *pe = &j->pending[i];
 
+		if (pe->n_users == 0)
+			j->msgs[n++] = (struct store_msg){
+				.blob = pe->blob, .skipped = true,
+				.profile = p->name, .mailbox = s->mb->user,
+				.folder = pe->folder,
+				.uidvalidity = pe->uidvalidity, .uid = pe->uid,
+				.uidl = pe->uidl, .run_id = s->r->id,
+			};
 		for (k = 0; k < pe->n_users; k++)
 			j->msgs[n++] = (struct store_msg){
 				.blob = pe->blob, .archive_user = pe->users[k],

@@ -249,18 +249,6 @@ rs_message(void *arg, const struct session_folder *sf, uint32_t uid,
 		    "out of memory");
 		return;
 	}
-	if (s->pending[s->n_pending - 1].n_users == 0) {
-		/* multidrop "skip": nobody to file it for. */
-		s->n_pending--;
-		s->pending_bytes -= s->pending[s->n_pending].size;
-		store_blob_free(blob);
-		mime_fields_free(&s->pending[s->n_pending].f);
-		free(s->pending[s->n_pending].folder);
-		free(s->pending[s->n_pending].uidl);
-		free(s->pending[s->n_pending].users);
-		s->frec->c.skipped++;
-		return;
-	}
 	if (s->n_pending >= s->r->p.batch_messages ||
 	    s->pending_bytes >= s->r->p.batch_bytes)
 		run_commit(s);

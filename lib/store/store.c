@@ -20,7 +20,7 @@
 #include "base/util.h"
 #include "store_private.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 /*
  * migrations[i] brings the schema from version i to i + 1 and sets
@@ -79,6 +79,14 @@ static const char *const store_migrations[] = {
 	"  hash TEXT NOT NULL REFERENCES blobs(hash),"
 	"  PRIMARY KEY(profile, mailbox, uidl));"
 	"PRAGMA user_version = 1;",
+	/* 2: messages a multidrop profile skipped (nobody to file them for)
+	 * are remembered, so they are not fetched again every run. */
+	"CREATE TABLE skipped ("
+	"  profile TEXT NOT NULL, mailbox TEXT NOT NULL, folder TEXT NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	"  uidl TEXT NOT NULL, run INTEGER REFERENCES runs(id),"
+	"  UNIQUE(profile, mailbox, folder, uidvalidity, uid, uidl));"
+	"PRAGMA user_version = 2;",
 };
 _Static_assert(sizeof store_migrations / sizeof *store_migrations ==
     STORE_SCHEMA_VERSION, "one migration per schema version");

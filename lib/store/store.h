@@ -84,6 +84,9 @@ struct store_msg {
 	const char *profile, *mailbox, *folder;
 	uint32_t uidvalidity, uid;	/* POP3: 0, 0 */
 	const char *uidl;		/* POP3 UIDL, recorded as seen; or NULL */
+	bool	 skipped;		/* seen, but filed for nobody (multidrop
+					 * "skip"): remembered so it is not
+					 * fetched again; archive_user unused */
 	int64_t	 internaldate;		/* unix seconds; 0 unknown */
 	const char *message_id, *date, *from, *to, *subject; /* may be NULL */
 	int64_t	 run_id;
@@ -111,7 +114,8 @@ int	store_known_uids(struct store *, const char *profile, const char *mailbox,
 	    const char *folder, uint32_t uidvalidity, uint32_t **ret, size_t *ret_n);
 
 /*
- * POP3: which of these n UIDLs were recorded at (profile, mailbox)?
+ * POP3: which of these n UIDLs were recorded (or skipped) at
+ * (profile, mailbox)?
  * ret_known[i] is set for each.  0 or -errno.
  */
 int	store_uidls_known(struct store *, const char *profile,

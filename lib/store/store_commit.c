@@ -176,7 +176,7 @@ store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
     char *err, size_t errlen)
 {
 	uint16_t *dirs;
-	size_t i;
+	size_t i, nd = 0;
 	int r = 0;
 
 	if ((dirs = calloc(n, sizeof *dirs)) == NULL)
@@ -184,19 +184,21 @@ store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
 	for (i = 0; i < n && r == 0; i++) {
 		const uint8_t *h = msgs[i].blob->hash;
 
+		if (msgs[i].skipped)
+			continue;
 		/* A file found in place may be one whose directory sync
 		 * failed earlier: its directory is synced all the same. */
 		if (store_blob_first_use(msgs, i))
 			r = store_place_blob(s, msgs[i].blob, err, errlen);
-		dirs[i] = (uint16_t)(h[0] << 8 | h[1]);
+		dirs[nd++] = (uint16_t)(h[0] << 8 | h[1]);
 	}
 	if (r == 0)
-		r = store_sync_dirs(s, dirs, n, err, errlen);
+		r = store_sync_dirs(s, dirs, nd, err, errlen);
 	free(dirs);
 	return r;
 }
 
-enum { ST_BLOB, ST_MSG, ST_MSGID, ST_LOC, ST_UIDL, ST_MAX };
+enum { ST_BLOB, ST_MSG, ST_MSGID, ST_LOC, ST_UIDL, ST_SKIP, ST_MAX };
 
 static const char *const store_commit_sql[ST_MAX] = {
 	"INSERT OR IGNORE INTO blobs(hash, size) VALUES(?1, ?2)",
@@ -208,7 +210,10 @@ static const char *const store_commit_sql[ST_MAX] = {
 	"uidvalidity, uid, run) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	"INSERT OR IGNORE INTO pop3_seen(profile, mailbox, uidl, hash) "
 	"VALUES(?1, ?2, ?3, ?4)",
+	"INSERT OR IGNORE INTO skipped(profile, mailbox, folder, uidvalidity, "
+	"uid, uidl, run) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
+
 
 /* A POP3 message's UIDL is seen in the same transaction as its row. */
 static int
@@ -236,6 +241,26 @@ store_bind_i64_or_null(sqlite3_stmt *st, int idx, int64_t v)
 	if (v == 0)
 		return sqlite3_bind_null(st, idx);
 	return sqlite3_bind_int64(st, idx, v);
+}
+
+static int
+store_index_skipped(struct store *s, sqlite3_stmt *st, const struct store_msg *m)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_text(st, 1, m->profile, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, m->mailbox, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, m->folder, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 4, m->uidvalidity)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 5, m->uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 6, m->uidl != NULL ? m->uidl : "", -1,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = store_bind_i64_or_null(st, 7, m->run_id)) != SQLITE_OK)
+		return store_sqlite_errno(rc);
+	return store_step_done(s, st);
 }
 
 /* Bind the columns of a messages row; a SQLite result code. */
@@ -302,6 +327,8 @@ store_index_one(struct store *s, sqlite3_stmt **st, struct store_msg *m)
 		sqlite3_reset(st[i]);
 		sqlite3_clear_bindings(st[i]);
 	}
+	if (m->skipped)
+		return store_index_skipped(s, st[ST_SKIP], m);
 	if ((rc = sqlite3_bind_text(st[ST_BLOB], 1, b->hex, -1,
 	    SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st[ST_BLOB], 2, (int64_t)b->size)) !=
@@ -372,7 +399,8 @@ store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
 			return store_seterr(err, errlen, -EINVAL, "message %zu "
 			    "of the batch is not a finished blob of this "
 			    "archive", i);
-		if (m->archive_user == NULL || m->profile == NULL ||
+		if ((m->archive_user == NULL && !m->skipped) ||
+		    m->profile == NULL ||
 		    m->mailbox == NULL || m->folder == NULL)
 			return store_seterr(err, errlen, -EINVAL, "message %zu "
 			    "of the batch lacks archive user, profile, mailbox "
@@ -413,7 +441,9 @@ store_known_uids(struct store *s, const char *profile, const char *mailbox,
 	size_t n = 0, cap = 0;
 	int r, rc;
 
-	if ((r = store_prepare(s, "SELECT DISTINCT uid FROM locations WHERE "
+	if ((r = store_prepare(s, "SELECT uid FROM locations WHERE "
+	    "profile = ?1 AND mailbox = ?2 AND folder = ?3 AND "
+	    "uidvalidity = ?4 UNION SELECT uid FROM skipped WHERE "
 	    "profile = ?1 AND mailbox = ?2 AND folder = ?3 AND "
 	    "uidvalidity = ?4 ORDER BY uid", &st)) < 0)
 		return r;
@@ -516,7 +546,9 @@ store_uidls_known(struct store *s, const char *profile, const char *mailbox,
 	int r, rc = SQLITE_OK;
 
 	if ((r = store_prepare(s, "SELECT 1 FROM pop3_seen WHERE profile = ?1 "
-	    "AND mailbox = ?2 AND uidl = ?3", &st)) < 0)
+	    "AND mailbox = ?2 AND uidl = ?3 UNION ALL SELECT 1 FROM skipped "
+	    "WHERE profile = ?1 AND mailbox = ?2 AND uidl = ?3 AND uidl != ''",
+	    &st)) < 0)
 		return r;
 	if ((r = store_bind_text(st, 1, profile)) < 0 ||
 	    (r = store_bind_text(st, 2, mailbox)) < 0)

@@ -70,8 +70,8 @@ def certs(systest_root):
     return c
 
 
-def _instance(root, certs, cert, name):
-    d = harness.Dovecot(root / name, certs=certs, cert=cert)
+def _instance(root, certs, cert, name, **kw):
+    d = harness.Dovecot(root / name, certs=certs, cert=cert, **kw)
     d.start()
     _instances.append(d)
     _timings["dovecot start (%s)" % name] = d.startup_seconds
@@ -98,6 +98,22 @@ def dovecot_selfsigned(systest_root, certs):
 def dovecot_wrongname(systest_root, certs):
     """Dovecot serving a CA-signed certificate for other-host.example."""
     d = _instance(systest_root, certs, certs.wrongname, "wrongname")
+    yield d
+    d.stop(wait=False)
+
+
+MASTER_USER = "archiver"
+
+
+@pytest.fixture(scope="session")
+def dovecot_master(systest_root, certs):
+    """Dovecot (CA-signed certificate) with a master passdb: master user
+    MASTER_USER (its password in .master_users[MASTER_USER].password) may
+    log in as any existing user by SASL PLAIN authzid or as
+    "user*archiver"; more with add_master_user()."""
+    d = _instance(systest_root, certs, certs.server, "master",
+                  master_users={MASTER_USER: "master-%s-Secret"
+                                % os.urandom(6).hex()})
     yield d
     d.stop(wait=False)
 

@@ -225,7 +225,11 @@ class Dovecot:
     """One Dovecot instance living in `root`, serving `cert` (a (cert, key)
     pair from Certs; default: the CA-signed localhost certificate)."""
 
-    def __init__(self, root, certs=None, cert=None):
+    def __init__(self, root, certs=None, cert=None, master_users=None):
+        """master_users: {name: password} of Dovecot master users (log in
+        on behalf of any existing user: SASL PLAIN with that user as the
+        authorization identity, or "user*master" logins); None: none,
+        and no master passdb in the config at all."""
         self.root = pathlib.Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         # Dovecot's unprivileged processes must reach base_dir and homes.
@@ -243,6 +247,11 @@ class Dovecot:
         self.userdir = self.root / "users"
         self.maildir = self.root / "mail"
         self.startup_seconds = None
+        self.master_users = None
+        self.masterfile = self.root / "masters"
+        if master_users is not None:
+            self.master_users = {n: User(n, pw)
+                                 for n, pw in master_users.items()}
 
     # -- configuration --
 
@@ -275,6 +284,7 @@ class Dovecot:
             "  inbox = yes",
             "  separator = /",
             "}",
+        ] + self._master_config() + [
             "passdb {",
             "  driver = passwd-file",
             # One file per user: Dovecot re-reads a changed passwd-file
@@ -322,6 +332,45 @@ class Dovecot:
                       "service pop3-login {\n  chroot =\n}"]
         return "\n".join(lines) + "\n"
 
+    def _master_config(self):
+        """The master passdb, first: its users log in on behalf of others
+        (SASL PLAIN: authcid master, authzid target; or LOGIN as
+        "target*master").  result_success = continue makes Dovecot look
+        the target up in the normal passdb as well, so that a master
+        login as a user who does not exist fails like any other login
+        (the static userdb alone would accept any name)."""
+        if self.master_users is None:
+            return []
+        return [
+            "auth_master_user_separator = *",
+            "passdb {",
+            "  driver = passwd-file",
+            "  args = scheme=PLAIN username_format=%%u %s" % self.masterfile,
+            "  master = yes",
+            "  result_success = continue",
+            "}",
+        ]
+
+    def _write_masters(self):
+        tmp = self.root / ".masters.tmp"
+        tmp.write_text("".join("%s:{PLAIN}%s::::::\n" % (u.name, u.password)
+                               for u in self.master_users.values()))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.masterfile)
+
+    def add_master_user(self, name, password=None):
+        """Add a master user (only on an instance made with
+        master_users=...); works while Dovecot runs."""
+        if self.master_users is None:
+            raise RuntimeError("this Dovecot has no master passdb; pass "
+                               "master_users={} to Dovecot()")
+        if password is None:
+            password = "master-%s-Secret" % secrets.token_hex(8)
+        u = User(name, password)
+        self.master_users[name] = u
+        self._write_masters()
+        return u
+
     def _write_user(self, u):
         self.userdir.mkdir(exist_ok=True)
         os.chmod(self.userdir, 0o755)
@@ -359,6 +408,8 @@ class Dovecot:
             self.add_user("bob")
         for u in self.users.values():
             self._write_user(u)
+        if self.master_users is not None:
+            self._write_masters()
         last = ""
         for _ in range(attempts):
             self.ports = {p: free_port() for p in PROTOCOLS}

@@ -245,13 +245,13 @@ test_open_layout(void **state)
 	assert_string_equal(lock, want);
 	free(lock);
 	store_close(s);
-	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 2);
 	assert_int_equal(sql_int(fx, "SELECT count(*) FROM sqlite_master "
 	    "WHERE name = 'pop3_seen'"), 1);
 	/* Opening again finds the schema current and changes nothing. */
 	s = open_rw(fx);
 	store_close(s);
-	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 2);
 }
 
 static void

@@ -158,6 +158,37 @@ test_shared_blob_for_several_users(void **state)
 	assert_int_equal(count_files(root), 1);
 }
 
+/* Filed for nobody: no file, no message row, but not fetched again. */
+static void
+test_skipped_is_remembered(void **state)
+{
+	struct store *s = *state;
+	struct store_msg m = {
+		.blob = blob(s, "To: stranger@else.where\r\n\r\nhi\r\n"),
+		.skipped = true, .profile = "p", .mailbox = "catchall",
+		.folder = "INBOX", .uidvalidity = 9, .uid = 4, .uidl = "u4",
+	};
+	const char *uidls[] = { "u4" };
+	bool known[1] = { false };
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	char err[256];
+	int64_t run;
+
+	assert_int_equal(store_run_begin(s, "p", "manual", &run), 0);
+	m.run_id = run;
+	assert_int_equal(store_commit(s, &m, 1, err, sizeof err), 0);
+	assert_int_equal(count_files(root), 0);
+	assert_int_equal(store_known_uids(s, "p", "catchall", "INBOX", 9,
+	    &uids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(uids[0], 4);
+	free(uids);
+	assert_int_equal(store_uidls_known(s, "p", "catchall", uidls, 1,
+	    known), 0);
+	assert_true(known[0]);
+}
+
 int
 main(void)
 {
@@ -166,6 +197,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_uidl_of_duplicate_is_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_uidl_records_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_blob_for_several_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skipped_is_remembered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("store_routes", tests, NULL, NULL);
