@@ -423,9 +423,17 @@ imap_on_auth(struct imap_client *c, const struct imap_response *r)
 	c->password = NULL;
 	if (r->status != IMAP_ST_OK) {
 		imap_server_words(r, words, sizeof words);
-		imap_fail(c, SESSION_FAIL_AUTH, "login as '%s' was refused "
-		    "by %s: %s; check auth.user and the password", c->user,
-		    net_peer(c->conn), words);
+		if (c->authzid != NULL)
+			imap_fail(c, SESSION_FAIL_AUTH, "login as master user "
+			    "'%s' for mailbox '%s' was refused by %s: %s; "
+			    "check that the mailbox exists, auth.master_user "
+			    "and its password, and that the server lets it "
+			    "log in for others", c->user, c->authzid,
+			    net_peer(c->conn), words);
+		else
+			imap_fail(c, SESSION_FAIL_AUTH, "login as '%s' was "
+			    "refused by %s: %s; check the user name and the "
+			    "password", c->user, net_peer(c->conn), words);
 		return;
 	}
 	/* Capabilities may change after login (RFC 3501 7.2.1). */

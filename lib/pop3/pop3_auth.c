@@ -161,7 +161,7 @@ pop3_auth_advice(const struct pop3_status *st)
 		if (st->code_len == strlen(t[i].code) &&
 		    strncasecmp(st->code, t[i].code, st->code_len) == 0)
 			return t[i].advice;
-	return "check auth.user and the password";
+	return "check the user name and the password";
 }
 
 /* "+" during AUTH PLAIN without an initial response: send it once. */
@@ -216,9 +216,13 @@ pop3_auth_status(struct pop3_client *c, const struct pop3_status *st)
 		secret_free(c->password);
 		c->password = NULL;
 		pop3_server_words(st, words, sizeof words);
-		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' was refused by "
-		    "%s%s: %s; %s", c->user, net_peer(c->conn),
-		    c->state == POP3_S_USER ? " at USER" : "", words,
+		pop3_fail(c, SESSION_FAIL_AUTH, "login as %s'%s'%s%s was "
+		    "refused by %s%s: %s; %s", c->authzid != NULL ?
+		    "master user " : "", c->user, c->authzid != NULL ?
+		    " for mailbox " : "", c->authzid != NULL ? c->authzid : "",
+		    net_peer(c->conn), c->state == POP3_S_USER ? " at USER" :
+		    "", words, c->authzid != NULL ? "check that the mailbox "
+		    "exists, auth.master_user and its password" :
 		    pop3_auth_advice(st));
 		return;
 	}
