@@ -4,6 +4,7 @@
 #   make                 build build/mailstow and build/mailstowd
 #   make check           install test deps if missing (as root), run all tests
 #   make demo            archive a throwaway Dovecot mailbox and print the protocol
+#   make bench           speed and memory against mbsync and mpop
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
 #   make install         PREFIX=/usr/local DESTDIR=
 #   WERROR=1 SANITIZE=1  warnings as errors; AddressSanitizer + UBSan
@@ -77,6 +78,10 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) $(PYTHON) tests/demo.py
 
+# Speed and memory against mbsync and mpop; writes tests/bench/results.md.
+bench: deps all
+	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
+
 # Fuzz targets need clang's libFuzzer; each gets its own objects.
 FUZZ_BUILD := build-fuzz
 fuzz:
@@ -106,7 +111,7 @@ clean:
 format:
 	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
 
-.PHONY: all deps unit check demo fuzz install clean format
+.PHONY: all deps unit check demo bench fuzz install clean format
 .PRECIOUS: $(BUILD)/tests/unit/%.o
 
 -include $(LIB_OBJ:.o=.d) $(CLI_SRC:%.c=$(BUILD)/%.d) $(D_SRC:%.c=$(BUILD)/%.d)
