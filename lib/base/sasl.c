@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "sasl.h"
+#include "util.h"
 
 char *
 sasl_plain_b64(const char *authzid, const char *authcid, const char *password)
@@ -37,4 +38,37 @@ sasl_plain_b64(const char *authzid, const char *authcid, const char *password)
 	explicit_bzero(raw, n);
 	free(raw);
 	return b64;
+}
+
+static void
+sasl_mask(char *text, const char *secret)
+{
+	size_t n = strlen(secret);
+	char *p = text;
+
+	if (n == 0)
+		return;
+	while ((p = strstr(p, secret)) != NULL) {
+		memset(p, '*', n);
+		p += n;
+	}
+}
+
+void
+sasl_redact(char *text, const char *authzid, const char *authcid,
+    const char *password)
+{
+	char esc[1024];
+	char *b64;
+
+	if (text == NULL || password == NULL)
+		return;
+	sasl_mask(text, password);
+	str_escape(esc, sizeof esc, password, strlen(password));
+	sasl_mask(text, esc);
+	if ((b64 = sasl_plain_b64(authzid, authcid, password)) != NULL) {
+		sasl_mask(text, b64);
+		secret_free(b64);
+	}
+	explicit_bzero(esc, sizeof esc);
 }

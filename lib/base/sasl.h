@@ -15,4 +15,13 @@
 char	*sasl_plain_b64(const char *authzid, const char *authcid,
 	    const char *password);
 
+/*
+ * Mask our own secret wherever a server echoed it into `text` (a refusal
+ * that quotes the command): the password as sent, as str_escape() shows
+ * it, and the PLAIN message of (authzid, authcid, password).  Each
+ * occurrence becomes '*' of the same length, in place.
+ */
+void	sasl_redact(char *text, const char *authzid, const char *authcid,
+	    const char *password);
+
 #endif

@@ -13,6 +13,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <event2/event.h>
 
 #include "base/log.h"
@@ -419,10 +421,11 @@ imap_on_auth(struct imap_client *c, const struct imap_response *r)
 {
 	char words[512];
 
+	imap_server_words(r, words, sizeof words);
+	sasl_redact(words, c->authzid, c->user, c->password);
 	secret_free(c->password);
 	c->password = NULL;
 	if (r->status != IMAP_ST_OK) {
-		imap_server_words(r, words, sizeof words);
 		if (c->authzid != NULL)
 			imap_fail(c, SESSION_FAIL_AUTH, "login as master user "
 			    "'%s' for mailbox '%s' was refused by %s: %s; "
@@ -449,6 +452,102 @@ imap_on_auth(struct imap_client *c, const struct imap_response *r)
 	imap_send_capability(c);
 }
 
+/* Like str_escape(), and 8-bit bytes too: the result is ASCII. */
+static void
+imap_escape_name(char *dst, size_t size, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < size; i++) {
+		unsigned char b = (unsigned char)src[i];
+
+		if (b == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = '\\';
+		} else if (b < 0x20 || b >= 0x7f) {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[b >> 4];
+			dst[o++] = hex[b & 0xf];
+		} else {
+			dst[o++] = (char)b;
+		}
+	}
+	dst[o] = '\0';
+}
+
+static int
+imap_folder_cmp(const void *a, const void *b)
+{
+	const struct imap_folder *x = *(const struct imap_folder *const *)a;
+	const struct imap_folder *y = *(const struct imap_folder *const *)b;
+	int r = strcmp(x->name, y->name);
+
+	/* Among equal names, a decoded one sorts before a raw-named one. */
+	return r != 0 ? r : (int)x->raw_named - (int)y->raw_named;
+}
+
+/* Index of a folder whose name repeats another's (the raw-named one when
+ * there is one), or -1; n log n. */
+static ssize_t
+imap_folders_dup(struct imap_client *c)
+{
+	struct imap_folder **ix;
+	ssize_t dup = -1;
+	size_t i;
+
+	if (c->n_folders < 2 ||
+	    (ix = calloc(c->n_folders, sizeof *ix)) == NULL)
+		return -1;
+	for (i = 0; i < c->n_folders; i++)
+		ix[i] = &c->folders[i];
+	qsort(ix, c->n_folders, sizeof *ix, imap_folder_cmp);
+	for (i = 1; i < c->n_folders && dup < 0; i++)
+		if (!ix[i]->dropped && !ix[i - 1]->dropped &&
+		    strcmp(ix[i]->name, ix[i - 1]->name) == 0)
+			dup = ix[i] - c->folders;
+	free(ix);
+	return dup;
+}
+
+/*
+ * The index knows a folder by its name, so two folders may never share
+ * one: a raw-named folder whose escaped name equals another's would take
+ * over its state and be skipped as unchanged.  It gets its raw bytes in
+ * hex added (unique: the server's raw names are); a name that still
+ * collides is not archived, loudly (the run completes with errors).
+ */
+static int
+imap_folders_unique(struct imap_client *c)
+{
+	char text[IMAP_MAX_FOLDER_NAME * 6 + 200];
+	struct imap_folder *f;
+	ssize_t d;
+	size_t i, o;
+
+	while ((d = imap_folders_dup(c)) >= 0) {
+		f = &c->folders[d];
+		if (!f->raw_named || strstr(f->name, " (raw ") != NULL) {
+			f->dropped = true;
+			snprintf(text, sizeof text, "two folders on the server "
+			    "map to the name \"%s\"; the second is not "
+			    "archived: rename it on the server", f->name);
+			c->ops->event(c->arg, LOG_LVL_ERR, NULL, text);
+			continue;
+		}
+		o = (size_t)snprintf(text, sizeof text, "%s (raw ", f->name);
+		for (i = 0; i < f->raw_len && o + 4 < sizeof text; i++)
+			o += (size_t)snprintf(text + o, sizeof text - o, "%02x",
+			    (unsigned char)f->raw[i]);
+		snprintf(text + o, sizeof text - o, ")");
+		free(f->name);
+		if ((f->name = strdup(text)) == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int
 imap_folder_add(struct imap_client *c, const char *raw, size_t len, char delim)
 {
@@ -466,18 +565,20 @@ imap_folder_add(struct imap_client *c, const char *raw, size_t len, char delim)
 	}
 	if (len == 5 && strncasecmp(raw, "INBOX", 5) == 0)
 		raw = "INBOX";
+	f = &c->folders[c->n_folders];
+	memset(f, 0, sizeof *f);
 	if (imap_mutf7_decode(raw, len, &name) < 0) {
 		char esc[IMAP_MAX_FOLDER_NAME * 4 + 1], text[sizeof esc + 128];
 
-		/* Keep the server's spelling, made printable. */
-		str_escape(esc, sizeof esc, raw, len);
+		/* Keep the server's spelling, as printable ASCII. */
+		imap_escape_name(esc, sizeof esc, raw, len);
+		f->raw_named = true;
 		snprintf(text, sizeof text, "folder name \"%s\" is not valid "
 		    "modified UTF-7; it is archived under its raw name", esc);
 		c->ops->event(c->arg, LOG_LVL_WARN, NULL, text);
 		if ((name = strdup(esc)) == NULL)
 			return -ENOMEM;
 	}
-	f = &c->folders[c->n_folders];
 	f->name = name;
 	f->raw = malloc(len + 1);
 	if (f->raw == NULL) {
@@ -559,10 +660,15 @@ imap_on_list_done(struct imap_client *c, const struct imap_response *r)
 		    net_peer(c->conn), words);
 		return;
 	}
+	if (imap_folders_unique(c) < 0) {
+		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+		return;
+	}
 	for (i = 0; i < c->n_folders; i++) {
 		struct imap_folder *f = &c->folders[i];
 
-		if (c->ops->want_folder(c->arg, f->name, f->delim)) {
+		if (!f->dropped &&
+		    c->ops->want_folder(c->arg, f->name, f->delim)) {
 			c->folders[k++] = *f;
 		} else {
 			free(f->name);
@@ -696,7 +802,15 @@ imap_on_untagged(struct imap_client *c, const struct imap_response *r)
 static void
 imap_dispatch(struct imap_client *c, const struct imap_response *r)
 {
-	imap_arm_deadline(c);
+	/*
+	 * Only progress on the command in flight renews the deadline: an
+	 * answer, a continuation, a LIST entry (bounded by the folder
+	 * limit).  Untagged "* OK" chatter or flag updates are not progress,
+	 * or a server could hold a session forever with them.  Message
+	 * bodies renew it as their bytes arrive.
+	 */
+	if (r->type != IMAP_R_UNTAGGED || strcmp(r->keyword, "LIST") == 0)
+		imap_arm_deadline(c);
 	if (c->state == IMAP_S_GREETING) {
 		imap_on_greeting(c, r);
 		return;
@@ -740,6 +854,27 @@ imap_readcb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * Why a connection broke: the socket's errno, else OpenSSL's word (a TLS
+ * peer that resets leaves errno 0, and "Success" helps nobody).
+ */
+static const char *
+imap_conn_error(struct bufferevent *bev)
+{
+	static char buf[256];
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (err != 0)
+		return evutil_socket_error_to_string(err);
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof buf);
+		return buf;
+	}
+	return "the server reset or closed the connection without a clean "
+	    "TLS shutdown";
+}
+
 static void
 imap_eventcb(struct bufferevent *bev, short what, void *arg)
 {
@@ -756,8 +891,7 @@ imap_eventcb(struct bufferevent *bev, short what, void *arg)
 	else if (what & BEV_EVENT_ERROR)
 		imap_fail(c, SESSION_FAIL_CONNECT, "connection to %s failed "
 		    "during %s: %s", net_peer(c->conn),
-		    imap_state_name(c->state),
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		    imap_state_name(c->state), imap_conn_error(bev));
 }
 
 static void
@@ -810,10 +944,14 @@ imap_client_copy_params(struct imap_client *c, const struct imap_client_params *
 	c->p.password = NULL;
 	if (c->p.limits.max_line == 0)
 		imap_limits_default(&c->p.limits);
-	/* Literals up to the message cap stream; above it they are drained
-	 * into nothing, so the parser's own bound sits a little higher. */
-	if (c->p.limits.max_literal < p->max_message_size)
-		c->p.limits.max_literal = p->max_message_size;
+	/*
+	 * Literals up to the message cap stream into the archive; one above
+	 * it is drained into nothing and reported as too large, so that it
+	 * cannot block the messages after it.  Twice the cap plus 64 MiB
+	 * bounds what a server can make us read for one literal.
+	 */
+	if (p->max_message_size < (UINT64_MAX >> 2))
+		c->p.limits.max_literal = 2 * p->max_message_size + (64ULL << 20);
 	if (c->p.fetch_batch == 0)
 		c->p.fetch_batch = 64;
 	if (c->p.fetch_window == 0 || c->p.fetch_window > IMAP_MAX_WINDOW)

@@ -43,6 +43,8 @@ struct imap_folder {
 	char	*raw;			/* as the server spells it */
 	size_t	 raw_len;
 	char	 delim;
+	bool	 raw_named;		/* not valid mUTF-7: named by its bytes */
+	bool	 dropped;		/* its name collides: not archived */
 };
 
 #define IMAP_MAX_WINDOW	16

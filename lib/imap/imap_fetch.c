@@ -445,6 +445,7 @@ imap_fetch_deliver(struct imap_client *c, uint32_t uid,
 	}
 	c->got[idx] = 1;
 	c->resolved++;
+	imap_arm_deadline(c);
 	if (c->msg_oversize) {
 		char text[160];
 

@@ -228,8 +228,8 @@ parser_literal_begin(struct imap_parser *p, struct imap_lit *l)
 		r = p->ops.begin(p->arg, l->size, p->section, p->in_fetch);
 		if (r < 0)
 			return imap_parser_fail(p, r, l->brace,
-			    "literal of %llu bytes refused by its reader",
-			    (unsigned long long)l->size);
+			    "literal of %llu bytes refused by its reader: %s",
+			    (unsigned long long)l->size, strerror(-r));
 	}
 	l->streamed = r > 0;
 	p->lit_left = l->size;
@@ -395,7 +395,8 @@ parser_literal(struct imap_parser *p, struct evbuffer *in)
 			r = p->ops.data(p->arg, b, n);
 			if (r < 0)
 				return imap_parser_fail(p, r, l->brace,
-				    "literal reader failed");
+				    "storing the literal failed: %s",
+				    strerror(-r));
 		} else
 			memcpy(p->data + p->dlen, b, n);
 		if (!l->streamed)
@@ -406,7 +407,7 @@ parser_literal(struct imap_parser *p, struct evbuffer *in)
 	if (l->streamed) {
 		if ((r = p->ops.end(p->arg)) < 0)
 			return imap_parser_fail(p, r, l->brace,
-			    "literal reader failed at its end");
+			    "finishing the literal failed: %s", strerror(-r));
 	} else
 		p->data[p->dlen++] = '\0';
 	p->lstart = p->llen;

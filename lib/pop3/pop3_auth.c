@@ -213,9 +213,10 @@ pop3_auth_status(struct pop3_client *c, const struct pop3_status *st)
 		return;
 	}
 	if (st->kind == POP3_ERR) {
+		pop3_server_words(st, words, sizeof words);
+		sasl_redact(words, c->authzid, c->user, c->password);
 		secret_free(c->password);
 		c->password = NULL;
-		pop3_server_words(st, words, sizeof words);
 		pop3_fail(c, SESSION_FAIL_AUTH, "login as %s'%s'%s%s was "
 		    "refused by %s%s: %s; %s", c->authzid != NULL ?
 		    "master user " : "", c->user, c->authzid != NULL ?

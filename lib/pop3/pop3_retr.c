@@ -19,6 +19,9 @@
 #include "base/util.h"
 #include "pop3/pop3_client_private.h"
 
+/* Bytes read past max_message_size before a lying server is cut off. */
+#define POP3_DRAIN_SLACK	(1ULL << 20)
+
 /* Message bytes that count as progress for the deadline. */
 #define POP3_PROGRESS_BYTES	(64 * 1024)
 /* Listing lines beyond the STAT count tolerated before giving up. */
@@ -540,8 +543,14 @@ pop3_body_out(void *arg, const void *buf, size_t len)
 	struct pop3_client *c = arg;
 
 	c->msg_bytes += len;
+	/*
+	 * Messages LIST reports above the cap are never retrieved, so only a
+	 * server whose LIST lied gets here: drain a little, then give up
+	 * rather than read whatever it sends for ever.
+	 */
 	if (c->msg_oversize)
-		return 0;
+		return c->msg_bytes > c->p.max_message_size + POP3_DRAIN_SLACK ?
+		    -EMSGSIZE : 0;
 	if (c->msg_bytes > c->p.max_message_size) {
 		/* Drop what came so far and drain the rest. */
 		c->ops->msg_discard(c->arg, c->msg);
@@ -608,6 +617,15 @@ pop3_body_feed(struct pop3_client *c, struct evbuffer *in)
 		r = pop3_dot_feed(&c->dot, p, len, &used, pop3_body_out, c);
 		if (c->finished)
 			return -1;
+		if (r == -EMSGSIZE) {
+			pop3_fail(c, SESSION_FAIL_PROTOCOL, "message %u grew "
+			    "past max_message_size (%llu bytes) although LIST "
+			    "said it was smaller, and the server kept sending; "
+			    "the session was ended",
+			    c->plan[c->inflight[0]] + 1,
+			    (unsigned long long)c->p.max_message_size);
+			return -1;
+		}
 		if (r < 0) {
 			pop3_fail(c, SESSION_FAIL_LOCAL, "writing message %u to "
 			    "the archive failed: %s", c->plan[c->inflight[0]] + 1,

@@ -1,0 +1,1093 @@
+"""
+hostile.py - a scripted, hostile IMAP/POP3 server on 127.0.0.1 for the system
+tests (stdlib only).  It listens on a free port, plain or with implicit
+TLS, and hands every accepted connection to a script: a callable that gets
+a Conn and does exactly what the test wants - send exact bytes (several
+responses in one write), read and record the client's lines, upgrade to TLS
+on STARTTLS with any certificate, stall, trickle one byte every N ms, close
+at a chosen byte.  FakeImap and FakePop3 are scripts that play a small,
+correct IMAP or POP3 server over an in-memory mailbox; tests subclass them
+and override one step to turn them hostile.
+
+Every server stops by itself: after `lifetime` seconds the listener and all
+connections are closed, and every blocking call of a script gives up.
+Whatever a script raises is kept in HostileServer.errors (tests assert it is
+empty when the script was meant to run to its end).
+
+Certificate helpers (openssl command line) make what the harness's test PKI
+lacks: an expired certificate, one from an unknown root, and one whose name
+has an embedded NUL.
+"""
+
+import base64
+import os
+import pathlib
+import re
+import secrets
+import select
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+CRLF = b"\r\n"
+INTERNALDATE = b'"01-Mar-2024 08:00:00 +0000"'
+
+
+class Stopped(Exception):
+    """The server's lifetime ended (or the test stopped it)."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection."""
+
+
+# ---- one connection ------------------------------------------------------------
+
+
+class Conn:
+    """An accepted connection as a script sees it.  Every byte the client
+    sent is in `received` (after TLS: the decrypted bytes), every complete
+    line in `lines` (without CRLF; literals the client sent follow their
+    line as separate entries)."""
+
+    def __init__(self, server, sock, index):
+        self.server = server
+        self.sock = sock
+        self.raw = sock
+        self.index = index		# 0 for the first connection
+        self.buf = b""
+        self.received = b""
+        self.lines = []
+        self.sent = 0			# bytes written to the client
+        self.tls = False
+        self.closed_by_client = False
+
+    # -- time --
+
+    def _remaining(self):
+        left = self.server.deadline - time.monotonic()
+        if left <= 0 or self.server.stopping.is_set():
+            raise Stopped()
+        return left
+
+    def sleep(self, seconds):
+        """Stall; returns early (Stopped) when the server stops."""
+        end = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                return
+            self._remaining()
+            self.server.stopping.wait(min(0.05, end - now))
+
+    # -- reading --
+
+    def _fill(self, timeout=None):
+        """Read more bytes into buf; ClientGone on EOF."""
+        end = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while True:
+            if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                break
+            wait = min(0.05, self._remaining(), max(0, end - time.monotonic()))
+            r, _, _ = select.select([self.sock], [], [], wait)
+            if r:
+                break
+            if time.monotonic() >= end:
+                raise TimeoutError("no data from the client")
+        try:
+            data = self.sock.recv(65536)
+        except ssl.SSLWantReadError:
+            return
+        except (ConnectionError, OSError) as e:
+            if self.server.stopping.is_set():
+                raise Stopped()
+            self.closed_by_client = True
+            raise ClientGone(str(e))
+        if not data:
+            self.closed_by_client = True
+            raise ClientGone("EOF")
+        self.buf += data
+        self.received += data
+
+    def readline(self, timeout=None):
+        """One line without its CRLF (a bare LF also ends it)."""
+        while b"\n" not in self.buf:
+            self._fill(timeout)
+        line, self.buf = self.buf.split(b"\n", 1)
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        self.lines.append(line)
+        self.server.log("C%d: %r" % (self.index, line[:200]))
+        return line
+
+    def read_exact(self, n, timeout=None):
+        while len(self.buf) < n:
+            self._fill(timeout)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.lines.append(data)
+        return data
+
+    def command(self, timeout=None):
+        """An IMAP command line with any literals joined in:
+        (tag, COMMAND upper-cased, rest as bytes, whole line bytes)."""
+        line = self.readline(timeout)
+        whole = line
+        while True:
+            m = re.search(rb"\{(\d+)(\+?)\}$", line)
+            if not m:
+                break
+            if not m.group(2):
+                self.send(b"+ go ahead\r\n")
+            lit = self.read_exact(int(m.group(1)), timeout)
+            line = self.readline(timeout)
+            whole = whole + CRLF + lit + line
+        parts = whole.split(b" ", 2)
+        tag = parts[0]
+        cmd = parts[1].upper() if len(parts) > 1 else b""
+        rest = parts[2] if len(parts) > 2 else b""
+        if cmd == b"UID" and rest:
+            sub = rest.split(b" ", 1)
+            cmd = b"UID " + sub[0].upper()
+            rest = sub[1] if len(sub) > 1 else b""
+        return tag, cmd.decode("ascii", "replace"), rest, whole
+
+    def wait_closed(self, timeout):
+        """True when the client closes within `timeout` seconds (any
+        bytes it sends meanwhile are recorded)."""
+        end = time.monotonic() + timeout
+        try:
+            while time.monotonic() < end:
+                try:
+                    self._fill(timeout=max(0.01, end - time.monotonic()))
+                except TimeoutError:
+                    return False
+        except ClientGone:
+            return True
+        return False
+
+    # -- writing --
+
+    def send(self, data):
+        """Exactly these bytes, in one write."""
+        self._remaining()
+        try:
+            self.sock.sendall(data)
+        except (ConnectionError, OSError) as e:
+            if self.server.stopping.is_set():
+                raise Stopped()
+            self.closed_by_client = True
+            raise ClientGone(str(e))
+        self.sent += len(data)
+
+    def trickle(self, data, interval, chunk=1):
+        """`chunk` bytes every `interval` seconds."""
+        for i in range(0, len(data), chunk):
+            self.send(data[i:i + chunk])
+            self.sleep(interval)
+
+    def send_until_closed(self, data, limit, chunk=65536):
+        """Send `data` repeatedly until the client closes or `limit` bytes
+        went out; returns the number of bytes sent."""
+        start = self.sent
+        self.sock.settimeout(1.0)
+        try:
+            while self.sent - start < limit:
+                self._remaining()
+                try:
+                    n = self.sock.send(data[:chunk])
+                except socket.timeout:
+                    continue
+                except (ConnectionError, OSError):
+                    self.closed_by_client = True
+                    break
+                self.sent += n
+        finally:
+            try:
+                self.sock.settimeout(None)
+            except OSError:
+                pass
+        return self.sent - start
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.raw is not self.sock:
+            try:
+                self.raw.close()
+            except OSError:
+                pass
+
+    def reset(self):
+        """Close with a TCP RST instead of a FIN."""
+        try:
+            self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.close()
+
+    # -- TLS --
+
+    def starttls(self, context=None, timeout=10):
+        """Server side of a TLS handshake on this connection (implicit TLS
+        or after STARTTLS).  Raises ssl.SSLError when the client refuses."""
+        ctx = context or self.server.context_for(self.index)
+        self.raw.settimeout(min(timeout, self._remaining()))
+        tls = ctx.wrap_socket(self.raw, server_side=True,
+                              do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            self.server.log("C%d: handshake failed: %s" % (self.index, e))
+            self.closed_by_client = True
+            raise
+        tls.settimeout(None)
+        tls.setblocking(True)
+        self.sock = tls
+        self.tls = True
+
+    def partial_handshake(self, context=None, keep=0.5):
+        """Read the ClientHello, answer with only the first `keep` share
+        of the server's first flight, and return (the caller then
+        stalls)."""
+        ctx = context or self.server.context_for(self.index)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_side=True)
+        while True:
+            try:
+                obj.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            flight = out.read()
+            if flight:
+                self.send(flight[:max(1, int(len(flight) * keep))])
+                return
+            while not self.buf:
+                self._fill()
+            inc.write(self.buf)
+            self.buf = b""
+
+
+# ---- the server ------------------------------------------------------------------
+
+
+def server_context(cert, min_version=None, max_version=None, ciphers=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    ctx.load_cert_chain(cert[0], cert[1])
+    return ctx
+
+
+class HostileServer:
+    """Listens on 127.0.0.1:<free port>; runs `script(conn)` in a thread
+    per connection.  tls: None (plain; a script may call conn.starttls())
+    or "implicit" (handshake before the script runs).  cert: a (cert, key)
+    pair, or a list of them used by connection index (the last one for
+    later connections): a server that switches certificates."""
+
+    def __init__(self, script, tls=None, cert=None, context=None,
+                 lifetime=30.0, verbose=False):
+        self.script = script
+        self.tls = tls
+        self.certs = cert if isinstance(cert, list) else \
+            ([cert] if cert else [])
+        self.context = context
+        self.lifetime = lifetime
+        self.verbose = verbose
+        self.conns = []
+        self.errors = []
+        self.events = []
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.deadline = time.monotonic() + lifetime
+        self._ctx_cache = {}
+
+    def log(self, text):
+        with self.lock:
+            self.events.append(text)
+        if self.verbose:
+            print("hostile:%d %s" % (self.port, text))
+
+    def context_for(self, index):
+        if self.context is not None:
+            return self.context
+        if not self.certs:
+            raise RuntimeError("TLS asked for but no certificate given")
+        cert = tuple(self.certs[min(index, len(self.certs) - 1)])
+        if cert not in self._ctx_cache:
+            self._ctx_cache[cert] = server_context(cert)
+        return self._ctx_cache[cert]
+
+    def start(self):
+        t = threading.Thread(target=self._accept_loop, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def _accept_loop(self):
+        while not self.stopping.is_set():
+            if time.monotonic() >= self.deadline:
+                self.log("lifetime over")
+                self.stop(join=False)
+                return
+            try:
+                r, _, _ = select.select([self.sock], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            if not r:
+                continue
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                c = Conn(self, s, len(self.conns))
+                self.conns.append(c)
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, c):
+        self.log("connection %d" % c.index)
+        try:
+            if self.tls == "implicit":
+                c.starttls()
+            self.script(c)
+        except (Stopped, ClientGone):
+            pass
+        except (ssl.SSLError, ConnectionError) as e:
+            self.log("connection %d: %s" % (c.index, e))
+        except Exception as e:		# a script bug or a failed expectation
+            self.log("connection %d: script error %r" % (c.index, e))
+            with self.lock:
+                self.errors.append(e)
+        finally:
+            c.close()
+
+    def stop(self, join=True):
+        self.stopping.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            c.close()
+        if join:
+            for t in self.threads:
+                if t is not threading.current_thread():
+                    t.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- what the clients sent --
+
+    def all_lines(self):
+        return [line for c in self.conns for line in c.lines]
+
+    def commands(self):
+        """Upper-cased command words of every client line that looks like
+        a command (TAG WORD ...)."""
+        out = []
+        for line in self.all_lines():
+            m = re.match(rb"^[A-Za-z0-9.]+ ([A-Za-z]+)(?: ([A-Za-z]+))?",
+                         line)
+            if m:
+                w = m.group(1).upper().decode()
+                if w == "UID" and m.group(2):
+                    w += " " + m.group(2).upper().decode()
+                out.append(w)
+        return out
+
+    def received(self):
+        return b"".join(c.received for c in self.conns)
+
+
+def sasl_plain(user, password):
+    return base64.b64encode(b"\0" + user.encode() + b"\0" +
+                            password.encode())
+
+
+def credentials_sent(server, user, password):
+    """Did any client line carry a login or the password in any form?"""
+    cmds = server.commands()
+    if "LOGIN" in cmds or "AUTHENTICATE" in cmds:
+        return True
+    if set(pop3_commands(server)) & {"USER", "PASS", "AUTH", "APOP"}:
+        return True
+    data = server.received()
+    return any(s in data for s in (password.encode(),
+                                   base64.b64encode(password.encode()),
+                                   sasl_plain(user, password)))
+
+
+# ---- a small IMAP server to subvert -------------------------------------------------
+
+
+class Folder:
+    def __init__(self, raw, messages=(), uidvalidity=1000, first_uid=1,
+                 flags=b"(\\HasNoChildren)"):
+        self.raw = raw if isinstance(raw, bytes) else raw.encode()
+        self.uidvalidity = uidvalidity
+        self.msgs = {}
+        uid = first_uid
+        for m in messages:
+            self.msgs[uid] = m
+            uid += 1
+        self.uidnext = uid
+        self.flags = flags
+
+    def seq_of(self, uid):
+        return sorted(self.msgs).index(uid) + 1
+
+
+def parse_uidset(text):
+    """'1:3,7' -> [1, 2, 3, 7]; bounded by the caller's folder anyway."""
+    out = []
+    for part in text.split(b","):
+        if b":" in part:
+            a, b = part.split(b":", 1)
+            a, b = int(a), int(b)
+            if a > b:
+                a, b = b, a
+            if b - a > 1000000:
+                raise ValueError("huge range from the client: %r" % part)
+            out.extend(range(a, b + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def fetch_response(seq, uid, body, extra=b""):
+    return (b"* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE %s%s "
+            b"BODY[] {%d}\r\n" % (seq, uid, len(body), INTERNALDATE, extra,
+                                  len(body)) + body + b")\r\n")
+
+
+def quote(b):
+    return b'"' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def unquote_mailbox(arg):
+    """The mailbox argument of EXAMINE: atom, quoted string or literal."""
+    if arg.startswith(b'"'):
+        return re.sub(rb"\\(.)", rb"\1", arg[1:-1])
+    m = re.match(rb"\{\d+\+?\}\r\n(.*)$", arg, re.S)
+    if m:
+        return m.group(1)
+    return arg
+
+
+class FakeImap:
+    """A correct little IMAP4rev1 server over `folders` (a list of Folder).
+    Each step is a method a test may override; `self.conn` is the current
+    connection, `self.selected` the EXAMINEd folder.  caps: the capability
+    list before login (STARTTLS added when starttls=True and not yet TLS).
+    """
+
+    def __init__(self, folders, user="alice", password="secret",
+                 caps=b"IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+",
+                 starttls=False, esearch=False, greeting=None):
+        self.folders = folders
+        self.user = user
+        self.password = password
+        self.caps = caps
+        self.starttls_ok = starttls
+        self.esearch = esearch
+        self.greeting = greeting
+        self.conn = None
+        self.selected = None
+        self.logins = 0
+        self.fetched = []		# UIDs asked for, per UID FETCH command
+
+    def __call__(self, conn):
+        self.conn = conn
+        self.selected = None
+        self.greet()
+        while True:
+            tag, cmd, rest, whole = conn.command()
+            self.dispatch(tag, cmd, rest, whole)
+
+    def dispatch(self, tag, cmd, rest, whole):
+        handler = {
+            "CAPABILITY": self.on_capability,
+            "STARTTLS": self.on_starttls,
+            "LOGIN": self.on_login,
+            "AUTHENTICATE": self.on_authenticate,
+            "LIST": self.on_list,
+            "EXAMINE": self.on_examine,
+            "UID SEARCH": self.on_search,
+            "UID FETCH": self.on_fetch,
+            "LOGOUT": self.on_logout,
+            "NOOP": lambda t, r: self.ok(t),
+        }.get(cmd)
+        if handler is None:
+            self.conn.send(tag + b" BAD unknown command\r\n")
+            return
+        handler(tag, rest)
+
+    # -- helpers --
+
+    def ok(self, tag, text=b"done"):
+        self.conn.send(tag + b" OK " + text + CRLF)
+
+    def capabilities(self):
+        caps = self.caps
+        if self.starttls_ok and not self.conn.tls:
+            caps += b" STARTTLS"
+        if self.esearch:
+            caps += b" ESEARCH"
+        return caps
+
+    def folder_named(self, raw):
+        for f in self.folders:
+            if f.raw == raw or (f.raw.upper() == b"INBOX" and
+                                raw.upper() == b"INBOX"):
+                return f
+        return None
+
+    # -- steps --
+
+    def greet(self):
+        self.conn.send(self.greeting or b"* OK hostile IMAP ready\r\n")
+
+    def on_capability(self, tag, rest):
+        self.conn.send(b"* CAPABILITY " + self.capabilities() + CRLF +
+                       tag + b" OK CAPABILITY done\r\n")
+
+    def on_starttls(self, tag, rest):
+        self.conn.send(tag + b" OK begin TLS\r\n")
+        self.conn.starttls()
+
+    def on_login(self, tag, rest):
+        self.logins += 1
+        self.ok(tag, b"LOGIN done")
+
+    def on_authenticate(self, tag, rest):
+        self.logins += 1
+        if b" " not in rest:
+            self.conn.send(b"+ \r\n")
+            self.conn.readline()
+        self.ok(tag, b"AUTHENTICATE done")
+
+    def list_line(self, f):
+        name = f.raw
+        if re.search(rb'[\x00-\x1f\x7f-\xff"\\]', name) or len(name) > 200:
+            n = b"{%d}\r\n" % len(name) + name
+        else:
+            n = quote(name)
+        return b"* LIST " + f.flags + b' "/" ' + n + CRLF
+
+    def on_list(self, tag, rest):
+        self.conn.send(b"".join(self.list_line(f) for f in self.folders) +
+                       tag + b" OK LIST done\r\n")
+
+    def examine_lines(self, f):
+        return (b"* %d EXISTS\r\n* 0 RECENT\r\n"
+                b"* OK [UIDVALIDITY %d] UIDs valid\r\n"
+                b"* OK [UIDNEXT %d] next\r\n" % (len(f.msgs), f.uidvalidity,
+                                                f.uidnext))
+
+    def on_examine(self, tag, rest):
+        f = self.folder_named(unquote_mailbox(rest))
+        if f is None:
+            self.conn.send(tag + b" NO no such folder\r\n")
+            return
+        self.selected = f
+        self.conn.send(self.examine_lines(f) + tag +
+                       b" OK [READ-ONLY] EXAMINE done\r\n")
+
+    def search_result(self, f):
+        uids = sorted(f.msgs)
+        return b" ".join(b"%d" % u for u in uids)
+
+    def on_search(self, tag, rest):
+        f = self.selected
+        if rest.upper().startswith(b"RETURN"):
+            uids = sorted(f.msgs)
+            s = b",".join(b"%d" % u for u in uids)
+            self.conn.send(b'* ESEARCH (TAG "%s") UID%s\r\n' %
+                           (tag, (b" ALL " + s) if uids else b"") +
+                           tag + b" OK SEARCH done\r\n")
+            return
+        r = self.search_result(f)
+        self.conn.send(b"* SEARCH" + (b" " + r if r else b"") + CRLF +
+                       tag + b" OK SEARCH done\r\n")
+
+    def fetch_one(self, uid):
+        """The bytes of one FETCH response (empty: the UID is gone).
+        Without BODY in the request (a client asking sizes first) only
+        UID, RFC822.SIZE and INTERNALDATE are sent."""
+        f = self.selected
+        if uid not in f.msgs:
+            return b""
+        if not self.want_body:
+            return b"* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE %s)\r\n" \
+                % (f.seq_of(uid), uid, len(f.msgs[uid]), INTERNALDATE)
+        return fetch_response(f.seq_of(uid), uid, f.msgs[uid])
+
+    want_body = True
+
+    def on_fetch(self, tag, rest):
+        parts = rest.split(b" ", 1)
+        uids = parse_uidset(parts[0])
+        items = parts[1].upper() if len(parts) > 1 else b""
+        self.want_body = bool(re.search(rb"BODY|RFC822(?![.])", items))
+        if self.want_body:		# self.fetched: bodies asked for
+            self.fetched.append(uids)
+        self.answer_fetch(tag, uids)
+
+    def answer_fetch(self, tag, uids):
+        """Answer one UID FETCH (already recorded in self.fetched)."""
+        self.conn.send(b"".join(self.fetch_one(u) for u in uids) +
+                       tag + b" OK FETCH done\r\n")
+
+    def on_logout(self, tag, rest):
+        self.conn.send(b"* BYE bye\r\n" + tag + b" OK LOGOUT done\r\n")
+        raise Stopped()
+
+
+# ---- a small POP3 server to subvert -------------------------------------------------
+
+
+def dot_stuff(body):
+    """RFC 1939 byte-stuffing and the terminating line of a RETR reply."""
+    if not body.endswith(CRLF):
+        raise ValueError("POP3 test bodies end with CRLF")
+    lines = body[:-2].split(CRLF)
+    out = CRLF.join(b"." + l if l.startswith(b".") else l for l in lines)
+    return out + CRLF + b".\r\n"
+
+
+class FakePop3:
+    """A correct little POP3 server (RFC 1939, 2449, 2595, 5034) over a
+    list of messages with their UIDLs; tests subclass it and override a
+    step.  `retrieved` lists the message numbers of every RETR."""
+
+    def __init__(self, messages, uidls=None,
+                 caps=(b"USER", b"UIDL", b"SASL PLAIN", b"PIPELINING",
+                       b"TOP", b"RESP-CODES"),
+                 stls=False, greeting=None):
+        self.messages = list(messages)
+        self.uidls = list(uidls) if uidls is not None else \
+            [b"uid-%d" % i for i in range(1, len(self.messages) + 1)]
+        self.caps = list(caps)
+        self.stls_ok = stls
+        self.greeting = greeting
+        self.conn = None
+        self.logins = 0
+        self.retrieved = []
+
+    def __call__(self, conn):
+        self.conn = conn
+        self.greet()
+        while True:
+            line = conn.readline()
+            word = line.split(b" ", 1)[0].upper().decode("ascii", "replace")
+            rest = line.split(b" ", 1)[1] if b" " in line else b""
+            getattr(self, "on_" + word.lower(), self.on_unknown)(rest)
+
+    def greet(self):
+        self.conn.send(self.greeting or
+                       b"+OK hostile POP3 ready <1.2@hostile.example>\r\n")
+
+    def capabilities(self):
+        caps = list(self.caps)
+        if self.stls_ok and not self.conn.tls:
+            caps.append(b"STLS")
+        return caps
+
+    def on_unknown(self, rest):
+        self.conn.send(b"-ERR unknown command\r\n")
+
+    def on_capa(self, rest):
+        self.conn.send(b"+OK capabilities\r\n" +
+                       b"".join(c + CRLF for c in self.capabilities()) +
+                       b".\r\n")
+
+    def on_stls(self, rest):
+        self.conn.send(b"+OK begin TLS\r\n")
+        self.conn.starttls()
+
+    def on_auth(self, rest):
+        self.logins += 1
+        if b" " not in rest:
+            self.conn.send(b"+ \r\n")
+            self.conn.readline()
+        self.conn.send(b"+OK logged in\r\n")
+
+    def on_user(self, rest):
+        self.conn.send(b"+OK say PASS\r\n")
+
+    def on_pass(self, rest):
+        self.logins += 1
+        self.conn.send(b"+OK logged in\r\n")
+
+    def on_apop(self, rest):
+        self.logins += 1
+        self.conn.send(b"+OK logged in\r\n")
+
+    def on_stat(self, rest):
+        self.conn.send(b"+OK %d %d\r\n" % (
+            len(self.messages), sum(len(m) for m in self.messages)))
+
+    def uidl_lines(self):
+        return b"".join(b"%d %s\r\n" % (i, u)
+                        for i, u in enumerate(self.uidls, 1))
+
+    def on_uidl(self, rest):
+        self.conn.send(b"+OK\r\n" + self.uidl_lines() + b".\r\n")
+
+    def on_list(self, rest):
+        self.conn.send(b"+OK\r\n" + b"".join(
+            b"%d %d\r\n" % (i, len(m))
+            for i, m in enumerate(self.messages, 1)) + b".\r\n")
+
+    def retr_reply(self, n):
+        if not 1 <= n <= len(self.messages):
+            return b"-ERR no such message\r\n"
+        m = self.messages[n - 1]
+        return b"+OK %d octets\r\n" % len(m) + dot_stuff(m)
+
+    def on_retr(self, rest):
+        n = int(rest)
+        self.retrieved.append(n)
+        self.conn.send(self.retr_reply(n))
+
+    def on_quit(self, rest):
+        self.conn.send(b"+OK bye\r\n")
+        raise Stopped()
+
+
+def pop3_commands(server):
+    """Upper-cased first words of every client line (POP3 has no tags)."""
+    out = []
+    for line in server.all_lines():
+        m = re.match(rb"^([A-Za-z]+)(?: |$)", line)
+        if m:
+            out.append(m.group(1).upper().decode())
+    return out
+
+
+# ---- certificates --------------------------------------------------------------
+
+
+def _openssl(args, cwd, stdin=None):
+    r = subprocess.run(["openssl"] + args, cwd=cwd, capture_output=True,
+                       input=stdin)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (" ".join(args),
+                                               r.stderr.decode()))
+    return r.stdout
+
+
+EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+CA_CNF = """\
+[ca]
+default_ca = hostile
+[hostile]
+dir = .
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = anything
+copy_extensions = none
+unique_subject = no
+[anything]
+commonName = supplied
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[srv]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+[nul]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = %(nul_san)s
+"""
+
+NUL_NAME = b"localhost\x00.attacker.example"
+
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def _nul_san():
+    """subjectAltName as DER: one dNSName with an embedded NUL."""
+    gn = b"\x82" + _der_len(len(NUL_NAME)) + NUL_NAME
+    return "DER:" + (b"\x30" + _der_len(len(gn)) + gn).hex()
+
+
+def make_hostile_certs(d, ca_cert, ca_key):
+    """Certificates the harness PKI lacks, in directory d:
+    expired: signed by the trusted test CA (ca_cert/ca_key), valid in
+             January 2020 only;
+    unknown_root: localhost/127.0.0.1, signed by a CA nobody trusts;
+    nul_name: signed by the trusted CA for "localhost\\0.attacker.example".
+    Returns {name: (cert, key)}."""
+    d = pathlib.Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    out = {n: (str(d / (n + ".pem")), str(d / (n + ".key")))
+           for n in ("expired", "unknown_root", "nul_name", "other_ca")}
+    if (d / "done").exists():
+        return out
+    (d / "ca.cnf").write_text(CA_CNF % {"nul_san": _nul_san()})
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("%x\n" % (secrets.randbits(60) | 1 << 60))
+    cnf = ["-config", "ca.cnf"]
+
+    def csr(name, cn):
+        _openssl(["req", "-new"] + cnf + EC + ["-keyout", name + ".key",
+                  "-out", name + ".csr", "-subj", "/CN=" + cn], d)
+
+    def sign(name, ca, key, ext, start=None, end=None, days="30"):
+        args = ["ca", "-batch"] + cnf + ["-cert", ca, "-keyfile", key,
+                                         "-in", name + ".csr",
+                                         "-out", name + ".pem",
+                                         "-extensions", ext, "-notext"]
+        args += ["-startdate", start, "-enddate", end] if start else \
+            ["-days", days]
+        _openssl(args, d)
+
+    csr("expired", "localhost")
+    sign("expired", ca_cert, ca_key, "srv", "20200101000000Z",
+         "20200201000000Z")
+    _openssl(["req", "-x509"] + cnf + ["-extensions", "ca_ext"] + EC +
+             ["-keyout", "other_ca.key", "-out", "other_ca.pem", "-days",
+              "30", "-subj", "/CN=nobody trusts this CA"], d)
+    csr("unknown_root", "localhost")
+    sign("unknown_root", "other_ca.pem", "other_ca.key", "srv")
+    csr("nul_name", "attacker.example")
+    sign("nul_name", ca_cert, ca_key, "nul")
+    for k in d.glob("*.key"):
+        k.chmod(0o600)
+    (d / "done").write_text("")
+    return out
+
+
+# ---- profiles for the archive fixture ------------------------------------------
+
+
+class Endpoint:
+    """What conftest.Archive.profile() needs from a server: host, ports
+    and the CA file; every protocol goes to the one hostile port."""
+
+    def __init__(self, port, ca_file, host="127.0.0.1"):
+        self.host = host
+        self.ca_file = ca_file
+        self.ports = {p: port for p in ("imap", "imaps", "pop3", "pop3s")}
+
+
+class Account:
+    def __init__(self, name="alice", password=None):
+        self.name = name
+        self.password = password or "Pw-%s-Hostile" % secrets.token_hex(8)
+
+
+def profile(archive, hs, certs, protocol="imaps", account=None,
+            timeout="5s", **over):
+    """A profile for `archive` (conftest.Archive) that talks to `hs`
+    (a HostileServer or a port) trusting the harness CA."""
+    port = hs if isinstance(hs, int) else hs.port
+    acct = account or Account()
+    if protocol.startswith("pop3"):
+        from conftest import Archive
+        over.setdefault("folders", Archive.DELETE)
+    over.setdefault("server", {})
+    over["server"].setdefault("timeout", timeout)
+    return archive.profile(Endpoint(port, certs.ca), acct,
+                           protocol=protocol, **over)
+
+
+# ---- running mailstow against it -------------------------------------------------
+
+
+# Runs ARGV as a child of a small process and writes "PID" and then
+# "PID MAXRSS_KIB" to the file in argv[1].  Measuring from pytest itself
+# would not work: a child forked (or vforked) from a big pytest process
+# inherits its peak RSS in ru_maxrss across exec.
+_RSS_WRAPPER = """
+import os, sys
+out, argv = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+with open(out, "w") as f:
+    f.write("%d\\n" % pid)
+_, status, ru = os.wait4(pid, 0)
+with open(out, "w") as f:
+    f.write("%d %d\\n" % (pid, ru.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def run_measured(archive, *args, timeout=60, env=None, sample=None):
+    """`mailstow -c CONF ARGS` as conftest.run_mailstow does, but also
+    returns the process's peak RSS in KiB, and calls sample(pid) every
+    20 ms while it runs (e.g. to read /proc/PID/cmdline).
+    Returns (conftest.Result, maxrss_kib); the Result is added to
+    archive.outputs."""
+    import signal
+    import tempfile
+    import pytest
+    from conftest import MAILSTOW, Result, require_mailstow
+    require_mailstow()
+    e = {k: v for k, v in os.environ.items() if k != "MAILSTOW_CONFIG"}
+    e.update(env or {})
+    argv = [str(MAILSTOW), "-c", str(archive.config)] + [str(a) for a in args]
+    with tempfile.TemporaryDirectory() as d:
+        info = pathlib.Path(d) / "rss"
+        out = open(pathlib.Path(d) / "out", "w+b")
+        err = open(pathlib.Path(d) / "err", "w+b")
+        t0 = time.monotonic()
+        p = subprocess.Popen(["/usr/bin/python3", "-c", _RSS_WRAPPER,
+                              str(info)] + argv, stdout=out, stderr=err,
+                             env=e, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        child = None
+        while p.poll() is None:
+            if child is None and info.exists():
+                text = info.read_text().split()
+                child = int(text[0]) if text else None
+            if sample is not None and child is not None:
+                sample(child)
+            if time.monotonic() - t0 > timeout:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                err.seek(0)
+                pytest.fail("mailstow did not finish in %ds: %s\nstderr: %r"
+                            % (timeout, " ".join(argv), err.read()[-2000:]))
+            time.sleep(0.02)
+        fields = info.read_text().split()
+        assert len(fields) == 2, "the RSS wrapper failed (%r)" % fields
+        rc = p.returncode if p.returncode <= 128 else 128 - p.returncode
+        out.seek(0)
+        err.seek(0)
+        r = Result(argv, rc, out.read(), err.read(), time.monotonic() - t0)
+        out.close()
+        err.close()
+    archive.outputs.append(r)
+    assert_no_sanitizer_report(r)
+    return r, int(fields[1])
+
+
+def assert_no_sanitizer_report(r):
+    """Under `make SANITIZE=1` (MAILSTOW_BUILD=build-san) a memory error
+    ends the process with status 1, which failure tests expect anyway:
+    look for the report itself."""
+    for marker in (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                   b"runtime error:"):
+        assert marker not in r.err, "sanitizer report\n%s" % r
+
+
+_SAN = []
+
+
+def sanitizer_build():
+    """Is the mailstow under test built with AddressSanitizer?  (Its
+    shadow memory and quarantine raise the RSS of every run.)"""
+    if not _SAN:
+        from conftest import MAILSTOW
+        try:
+            _SAN.append(b"__asan_init" in pathlib.Path(MAILSTOW).read_bytes())
+        except OSError:
+            _SAN.append(False)
+    return _SAN[0]
+
+
+def rss_bound_kib(normal_mib=64):
+    """Peak RSS a run may reach: `normal_mib`, or three times that for a
+    sanitizer build."""
+    return normal_mib * 1024 * (3 if sanitizer_build() else 1)
+
+
+def last_protocol(archive, name):
+    r = archive.cli("protocol", "--last", name, "--json")
+    assert r.rc in (0, 1), str(r)
+    return r.json()
+
+
+def event_texts(proto, level=None):
+    return [e["text"] for e in proto.get("events", [])
+            if level is None or e.get("level") == level]
+
+
+MAILBOX_COMMANDS = {"LOGIN", "AUTHENTICATE", "LIST", "LSUB", "SELECT",
+                    "EXAMINE", "STATUS", "UID SEARCH", "UID FETCH", "SEARCH",
+                    "FETCH", "NAMESPACE", "ID", "ENABLE", "COMPRESS"}
+
+
+def assert_aborted(archive, prof, server, keywords, account=None,
+                   bound=None, allowed=None):
+    """Run `prof` against `server`: it must be "aborted" - exit 1, status
+    failed, an error event containing one of `keywords` (lower case), no
+    credential and no mailbox command sent, nothing archived.  Returns
+    the protocol."""
+    archive.write_config(prof)
+    r, proto = archive.run(prof["name"], timeout=60)
+    assert_no_sanitizer_report(r)
+    assert r.rc == 1, str(r)
+    assert proto["status"] == "failed", str(r)
+    assert proto["counts"]["archived"] == 0, str(r)
+    errors = event_texts(proto, "error")
+    assert errors, "no error event\n%s" % r
+    pop3 = prof["server"]["protocol"].startswith("pop3")
+    cmds = pop3_commands(server) if pop3 else server.commands()
+    if os.environ.get("HOSTILE_VERBOSE"):
+        print("\n%s: %.2fs %r %r" % (prof["name"], r.seconds, errors, cmds))
+    text = " ".join(errors).lower()
+    assert any(k in text for k in keywords), \
+        "error events %r name none of %r" % (errors, keywords)
+    if allowed is None:
+        allowed = ("CAPA", "STLS", "QUIT") if pop3 else \
+            ("CAPABILITY", "STARTTLS", "LOGOUT")
+    assert set(cmds) <= set(allowed), \
+        "the client went on after it should have stopped: %r" % cmds
+    acct = account or Account(prof["auth"]["user"], "x")
+    pw = pathlib.Path(prof["auth"]["password_file"]).read_text().strip()
+    assert not credentials_sent(server, acct.name, pw), \
+        "credentials were sent: %r" % server.all_lines()
+    if bound is not None:
+        assert r.seconds < bound, "took %.1fs, bound %ss" % (r.seconds, bound)
+    assert archive.files() == {}
+    return proto
