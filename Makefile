@@ -4,6 +4,7 @@
 #   make                 build build/mailstow and build/mailstowd
 #   make check           install test deps if missing (as root), run all tests
 #   make demo            archive a throwaway Dovecot mailbox and print the protocol
+#   make check-valgrind  the core system tests under valgrind
 #   make bench           speed and memory against mbsync and mpop
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -78,6 +79,15 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) $(PYTHON) tests/demo.py
 
+# The core system tests with every mailstow process under valgrind: any
+# memory error or definite leak fails the test (exit status 99).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+check-valgrind: deps all
+	MAILSTOW_BUILD=$(CURDIR)/$(BUILD) MAILSTOW_WRAP="$(VALGRIND)" \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/system/test_imap_archive.py \
+	    tests/system/test_pop3.py tests/system/test_cli.py tests/system/test_batch.py
+
 # Speed and memory against mbsync and mpop; writes tests/bench/results.md.
 bench: deps all
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
@@ -111,7 +121,7 @@ clean:
 format:
 	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h daemon/*.c tests/unit/*.c tests/fuzz/*.c)
 
-.PHONY: all deps unit check demo bench fuzz install clean format
+.PHONY: all deps unit check check-valgrind demo bench fuzz install clean format
 .PRECIOUS: $(BUILD)/tests/unit/%.o
 
 -include $(LIB_OBJ:.o=.d) $(CLI_SRC:%.c=$(BUILD)/%.d) $(D_SRC:%.c=$(BUILD)/%.d)

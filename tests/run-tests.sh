@@ -8,8 +8,14 @@ export MAILSTOW_BUILD="$(pwd)/$BUILD"
 passed=0 failed=0 skipped=0
 log="$BUILD/unit.log"
 : > "$log"
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
+# One binary per source: a stale binary of a removed test does not count.
+for src in tests/unit/test_*.c; do
+	t="$BUILD/tests/$(basename "$src" .c)"
+	if [ ! -x "$t" ]; then
+		echo "unit $(basename "$t"): not built"
+		failed=$((failed + 1))
+		continue
+	fi
 	out=$("$t" 2>&1); rc=$?
 	printf '%s\n' "$out" >> "$log"
 	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)

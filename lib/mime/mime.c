@@ -136,6 +136,7 @@ static char *
 mime_field_text(const struct mime_field *f, enum mime_kind kind)
 {
 	char raw[MIME_FIELD_MAX], dec[2 * MIME_FIELD_MAX];
+	char clean[MIME_FIELD_MAX + 1];
 	const char *src = raw;
 	size_t n;
 	char *out;
@@ -145,9 +146,11 @@ mime_field_text(const struct mime_field *f, enum mime_kind kind)
 		n = mime_decode_words(raw, n, dec, sizeof dec, kind != MK_SUBJECT);
 		src = dec;
 	}
-	if ((out = malloc(MIME_FIELD_MAX + 1)) == NULL)
+	/* Sized to the text: a run may hold thousands of these at once. */
+	n = mime_utf8_clean(src, n, clean, MIME_FIELD_MAX);
+	if ((out = malloc(n + 1)) == NULL)
 		return NULL;
-	n = mime_utf8_clean(src, n, out, MIME_FIELD_MAX);
+	memcpy(out, clean, n);
 	out[n] = '\0';
 	return out;
 }

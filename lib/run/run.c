@@ -29,8 +29,11 @@ run_event(struct run *r, enum store_level lvl, const char *mailbox,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	err = store_run_event(r->p.store, r->id, lvl, mailbox, folder, uid,
-	    text);
+	if (run_worker_running(r))
+		err = run_queue_event(r, lvl, mailbox, folder, uid, text);
+	else
+		err = store_run_event(r->p.store, r->id, lvl, mailbox, folder,
+		    uid, text);
 	if (err < 0)
 		log_debug("run %lld: could not record event: %s",
 		    (long long)r->id, strerror(-err));
@@ -74,7 +77,6 @@ run_finish_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run_finish(struct run *r)
 {
-	struct timeval now = { 0, 0 };
 	int err;
 
 	if (r->finished)
@@ -85,7 +87,18 @@ run_finish(struct run *r)
 	r->result.run_id = r->id;
 	r->result.status = run_status(r);
 	r->result.counts = r->total;
+	if (run_worker_running(r) &&
+	    run_queue_finish(r, r->result.status, &r->total) == 0)
+		return;
 	err = store_run_finish(r->p.store, r->id, r->result.status, &r->total);
+	run_finish_written(r, err);
+}
+
+void
+run_finish_written(struct run *r, int err)
+{
+	struct timeval now = { 0, 0 };
+
 	if (err < 0)
 		log_err("run %lld: could not record its end: %s",
 		    (long long)r->id, strerror(-err));

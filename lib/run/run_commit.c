@@ -1,10 +1,11 @@
 /*
- * run_commit.c - commit groups made durable off the loop thread.  A run
- * has one worker thread with its own store handle (store_clone); the loop
- * hands it whole groups and goes on fetching, the worker fsyncs, renames
- * and commits them in order, and a pipe wakes the loop to count the
- * results.  Nothing counts as archived before its group comes back
- * committed (DESIGN.md rules 1 and 5).
+ * run_commit.c - every write of a run to the store, off the loop thread.
+ * A run has one worker thread with its own store handle (store_clone);
+ * the loop hands it commit groups and protocol rows (events, folders, the
+ * end) in one FIFO and goes on fetching; the worker fsyncs, renames and
+ * commits in that order, and a pipe wakes the loop to count the results.
+ * Nothing counts as archived before its group comes back committed
+ * (DESIGN.md rules 1 and 5), and the loop never waits for the disk.
  */
 #define _GNU_SOURCE	/* pipe2() */
 #include <errno.h>
@@ -24,16 +25,33 @@
 /* Groups in flight per session before it stops reading. */
 #define RUN_MAX_OUTSTANDING	2
 
+enum run_job_kind {
+	RUN_JOB_COMMIT,			/* a group of messages */
+	RUN_JOB_EVENT,			/* a protocol event */
+	RUN_JOB_FOLDER,			/* a folder's counts (and state) */
+	RUN_JOB_FINISH,			/* the run's final row */
+};
+
 struct run_job {
 	struct run_job *next;
+	enum run_job_kind kind;
+	struct run *r;
 	struct run_session *s;
-	struct run_folder_rec *folder;
+	struct run_folder_rec *frec;
 	struct run_pending *pending;
 	size_t	 n_pending;
 	struct store_msg *msgs;
 	size_t	 n_msgs;
 	int	 rc;
 	char	 err[512];
+	/* EVENT, FOLDER, FINISH */
+	enum store_level lvl;
+	char	*mailbox, *folder, *text;
+	uint32_t uid;
+	struct store_counts counts;
+	struct store_folder_state st;
+	bool	 set_state;
+	const char *status;
 };
 
 struct run_worker {
@@ -64,7 +82,39 @@ run_job_free(struct run_job *j)
 	}
 	free(j->pending);
 	free(j->msgs);
+	free(j->mailbox);
+	free(j->folder);
+	free(j->text);
 	free(j);
+}
+
+/* On the worker thread: one job against the worker's own handle. */
+static void
+run_job_run(struct run_worker *w, struct run_job *j)
+{
+	const char *profile = j->r->p.profile->name;
+	int64_t id = j->r->id;
+
+	switch (j->kind) {
+	case RUN_JOB_COMMIT:
+		j->rc = store_commit(w->store, j->msgs, j->n_msgs, j->err,
+		    sizeof j->err);
+		break;
+	case RUN_JOB_EVENT:
+		j->rc = store_run_event(w->store, id, j->lvl, j->mailbox,
+		    j->folder, j->uid, j->text);
+		break;
+	case RUN_JOB_FOLDER:
+		if (j->set_state)
+			store_folder_state_set(w->store, profile, j->mailbox,
+			    j->folder, &j->st);
+		j->rc = store_run_folder(w->store, id, j->mailbox, j->folder,
+		    &j->counts);
+		break;
+	case RUN_JOB_FINISH:
+		j->rc = store_run_finish(w->store, id, j->status, &j->counts);
+		break;
+	}
 }
 
 static void *
@@ -84,8 +134,7 @@ run_worker_main(void *arg)
 		if ((w->todo = j->next) == NULL)
 			w->todo_tail = &w->todo;
 		pthread_mutex_unlock(&w->mu);
-		j->rc = store_commit(w->store, j->msgs, j->n_msgs, j->err,
-		    sizeof j->err);
+		run_job_run(w, j);
 		pthread_mutex_lock(&w->mu);
 		j->next = NULL;
 		*w->done_tail = j;
@@ -101,7 +150,7 @@ run_worker_main(void *arg)
 static void
 run_job_count(struct run_job *j)
 {
-	struct run_folder_rec *f = j->folder;
+	struct run_folder_rec *f = j->frec;
 	struct run *r = j->s->r;
 	size_t i, k, n = 0;
 
@@ -132,7 +181,7 @@ static void
 run_job_finished(struct run_job *j)
 {
 	struct run_session *s = j->s;
-	struct run_folder_rec *f = j->folder;
+	struct run_folder_rec *f = j->frec;
 
 	if (j->rc == 0) {
 		run_job_count(j);
@@ -173,7 +222,13 @@ run_worker_wake(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&w->mu);
 	while ((j = list) != NULL) {
 		list = j->next;
-		run_job_finished(j);
+		if (j->kind == RUN_JOB_COMMIT)
+			run_job_finished(j);
+		else if (j->kind == RUN_JOB_FINISH)
+			run_finish_written(r, j->rc);
+		else if (j->rc < 0)
+			log_debug("run %lld: could not record a protocol row: "
+			    "%s", (long long)r->id, strerror(-j->rc));
 		run_job_free(j);
 	}
 }
@@ -288,6 +343,84 @@ run_job_expand(struct run_job *j)
 	return 0;
 }
 
+static void
+run_job_push(struct run_worker *w, struct run_job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	*w->todo_tail = j;
+	w->todo_tail = &j->next;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+bool
+run_worker_running(const struct run *r)
+{
+	return r->worker != NULL && r->worker->running;
+}
+
+int
+run_queue_event(struct run *r, enum store_level lvl, const char *mailbox,
+    const char *folder, uint32_t uid, const char *text)
+{
+	struct run_job *j;
+
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return -ENOMEM;
+	j->kind = RUN_JOB_EVENT;
+	j->r = r;
+	j->lvl = lvl;
+	j->uid = uid;
+	if ((mailbox != NULL && (j->mailbox = strdup(mailbox)) == NULL) ||
+	    (folder != NULL && (j->folder = strdup(folder)) == NULL) ||
+	    (j->text = strdup(text)) == NULL) {
+		run_job_free(j);
+		return -ENOMEM;
+	}
+	run_job_push(r->worker, j);
+	return 0;
+}
+
+int
+run_queue_folder(struct run *r, const char *mailbox, const char *folder,
+    const struct store_counts *c, const struct store_folder_state *st)
+{
+	struct run_job *j;
+
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return -ENOMEM;
+	j->kind = RUN_JOB_FOLDER;
+	j->r = r;
+	j->counts = *c;
+	if (st != NULL) {
+		j->st = *st;
+		j->set_state = true;
+	}
+	if ((j->mailbox = strdup(mailbox)) == NULL ||
+	    (j->folder = strdup(folder)) == NULL) {
+		run_job_free(j);
+		return -ENOMEM;
+	}
+	run_job_push(r->worker, j);
+	return 0;
+}
+
+int
+run_queue_finish(struct run *r, const char *status,
+    const struct store_counts *c)
+{
+	struct run_job *j;
+
+	if ((j = calloc(1, sizeof *j)) == NULL)
+		return -ENOMEM;
+	j->kind = RUN_JOB_FINISH;
+	j->r = r;
+	j->status = status;
+	j->counts = *c;
+	run_job_push(r->worker, j);
+	return 0;
+}
+
 /*
  * Hand the session's group to the worker.  The session stops reading when
  * RUN_MAX_OUTSTANDING groups are in flight, so memory and temp files stay
@@ -303,8 +436,10 @@ run_commit(struct run_session *s)
 		return 0;
 	if ((j = calloc(1, sizeof *j)) == NULL)
 		goto nomem;
+	j->kind = RUN_JOB_COMMIT;
+	j->r = s->r;
 	j->s = s;
-	j->folder = s->frec;
+	j->frec = s->frec;
 	j->pending = s->pending;
 	j->n_pending = s->n_pending;
 	s->pending = NULL;
@@ -319,12 +454,8 @@ run_commit(struct run_session *s)
 		goto nomem;
 	}
 	s->outstanding++;
-	j->folder->outstanding++;
-	pthread_mutex_lock(&w->mu);
-	*w->todo_tail = j;
-	w->todo_tail = &j->next;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	j->frec->outstanding++;
+	run_job_push(w, j);
 	if (s->outstanding >= RUN_MAX_OUTSTANDING && !s->paused &&
 	    s->src != NULL) {
 		s->paused = true;

@@ -110,6 +110,16 @@ int	run_worker_start(struct run *, char *err, size_t errlen);
 void	run_worker_free(struct run *);
 /* Hand the session's group to the worker; -ENOMEM (counted, reported). */
 int	run_commit(struct run_session *);
+/* Protocol rows, written by the worker in order with the commits. */
+bool	run_worker_running(const struct run *);
+int	run_queue_event(struct run *, enum store_level, const char *mailbox,
+	    const char *folder, uint32_t uid, const char *text);
+int	run_queue_folder(struct run *, const char *mailbox, const char *folder,
+	    const struct store_counts *, const struct store_folder_state *st);
+int	run_queue_finish(struct run *, const char *status,
+	    const struct store_counts *);
+/* run.c: the final row is written; report the end. */
+void	run_finish_written(struct run *, int err);
 
 /* run_route.c: multidrop */
 /* Archive users for the message with this header; 0 or -ENOMEM. */

@@ -223,6 +223,7 @@ rs_pending_add(struct run_session *s, const struct session_folder *sf,
 		mime_fields_free(&pe->f);
 		return -ENOMEM;
 	}
+	store_blob_drop_header(blob);
 	pe->blob = blob;
 	pe->uidvalidity = sf->uidvalidity;
 	pe->uid = uid;
@@ -299,11 +300,17 @@ run_folder_finalize(struct run_session *s, struct run_folder_rec *f)
 	const struct conf_profile *p = s->r->p.profile;
 	struct run_folder_rec **pp;
 
-	if (f->complete && !f->had_errors && f->st.uidvalidity != 0)
-		store_folder_state_set(s->r->p.store, p->name, rs_mailbox(s),
-		    f->name, &f->st);
-	store_run_folder(s->r->p.store, s->r->id, rs_mailbox(s), f->name,
-	    &f->c);
+	bool set = f->complete && !f->had_errors && f->st.uidvalidity != 0;
+
+	/* After the folder's last group, in the worker's order. */
+	if (!run_worker_running(s->r) || run_queue_folder(s->r,
+	    rs_mailbox(s), f->name, &f->c, set ? &f->st : NULL) < 0) {
+		if (set)
+			store_folder_state_set(s->r->p.store, p->name,
+			    rs_mailbox(s), f->name, &f->st);
+		store_run_folder(s->r->p.store, s->r->id, rs_mailbox(s),
+		    f->name, &f->c);
+	}
 	run_counts_add(&s->r->total, &f->c);
 	for (pp = &s->recs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == f) {

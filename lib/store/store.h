@@ -67,6 +67,9 @@ const char *store_blob_hex(const struct store_blob *);
 uint64_t store_blob_size(const struct store_blob *);
 /* The captured header bytes (borrowed, valid while the blob lives). */
 const char *store_blob_header(const struct store_blob *, size_t *ret_len);
+/* The captured header is not needed any more (its fields are read):
+ * free it, so a blob waiting for its commit holds little memory. */
+void	store_blob_drop_header(struct store_blob *);
 /* Abandon: closes and unlinks the temp file.  NULL is fine. */
 void	store_blob_free(struct store_blob *);
 

@@ -228,6 +228,15 @@ store_blob_header(const struct store_blob *b, size_t *ret_len)
 }
 
 void
+store_blob_drop_header(struct store_blob *b)
+{
+	free(b->header);
+	b->header = NULL;
+	b->header_len = b->header_cap = 0;
+	b->header_done = true;
+}
+
+void
 store_blob_close_fd(struct store_blob *b)
 {
 	if (b->fd >= 0)

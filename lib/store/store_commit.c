@@ -84,7 +84,7 @@ store_fsync_tmp(struct store *s, struct store_blob *b)
 	return r;
 }
 
-/* fsync the temp file, then rename it into place (or drop it if the same
+/* The temp file was fsynced already; rename it into place (or drop it if the same
  * bytes are there already).  The caller fsyncs the directory. */
 static int
 store_place_blob(struct store *s, struct store_blob *b, char *err,
@@ -97,9 +97,6 @@ store_place_blob(struct store *s, struct store_blob *b, char *err,
 	snprintf(dir1, sizeof dir1, "%.2s", b->hex);
 	snprintf(dir2, sizeof dir2, "%.2s/%.2s", b->hex, b->hex + 2);
 	snprintf(rel, sizeof rel, "%s/%s", dir2, b->hex);
-	if ((r = store_fsync_tmp(s, b)) < 0)
-		return store_seterr(err, errlen, r, "cannot sync message "
-		    "%s to disk: %s", b->hex, strerror(-r));
 	if ((r = store_have_file(s, rel, b->size, &have)) < 0)
 		return store_seterr(err, errlen, r, "cannot check "
 		    "%s/messages/%s: %s", s->root, rel, strerror(-r));
@@ -119,6 +116,39 @@ store_place_blob(struct store *s, struct store_blob *b, char *err,
 	return 0;
 }
 
+struct store_sync_ctx {
+	struct store *s;
+	struct store_blob **blobs;
+	uint16_t *dirs;
+};
+
+static int
+store_sync_blob(void *arg, size_t i)
+{
+	struct store_sync_ctx *x = arg;
+
+	return store_fsync_tmp(x->s, x->blobs[i]);
+}
+
+static int
+store_sync_dir(void *arg, size_t i)
+{
+	struct store_sync_ctx *x = arg;
+	char rel[6];
+	int fd, r = 0;
+
+	snprintf(rel, sizeof rel, "%02x/%02x", x->dirs[i] >> 8,
+	    x->dirs[i] & 0xff);
+	fd = openat(x->s->msgfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (store_fsync(x->s, fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 static int
 store_cmp_u16(const void *a, const void *b)
 {
@@ -130,28 +160,18 @@ static int
 store_sync_dirs(struct store *s, uint16_t *dirs, size_t n, char *err,
     size_t errlen)
 {
-	char rel[6];
-	size_t i;
-	int fd;
+	struct store_sync_ctx x = { .s = s, .dirs = dirs };
+	size_t i, k = 0, bad;
+	int r;
 
 	qsort(dirs, n, sizeof *dirs, store_cmp_u16);
-	for (i = 0; i < n; i++) {
-		if (i > 0 && dirs[i] == dirs[i - 1])
-			continue;
-		snprintf(rel, sizeof rel, "%02x/%02x", dirs[i] >> 8,
-		    dirs[i] & 0xff);
-		fd = openat(s->msgfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-		    O_NOFOLLOW);
-		if (fd < 0 || store_fsync(s, fd) < 0) {
-			int r = -errno;
-
-			if (fd >= 0)
-				close(fd);
-			return store_seterr(err, errlen, r, "cannot sync "
-			    "%s/messages/%s: %s", s->root, rel, strerror(-r));
-		}
-		close(fd);
-	}
+	for (i = 0; i < n; i++)
+		if (k == 0 || dirs[i] != dirs[k - 1])
+			dirs[k++] = dirs[i];
+	if ((r = store_parallel(s, k, store_sync_dir, &x, &bad)) < 0)
+		return store_seterr(err, errlen, r, "cannot sync "
+		    "%s/messages/%02x/%02x: %s", s->root, dirs[bad] >> 8,
+		    dirs[bad] & 0xff, strerror(-r));
 	return 0;
 }
 
@@ -175,26 +195,36 @@ static int
 store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
     char *err, size_t errlen)
 {
-	uint16_t *dirs;
-	size_t i, nd = 0;
+	struct store_sync_ctx x = { .s = s };
+	size_t i, nd = 0, nb = 0, bad;
 	int r = 0;
 
-	if ((dirs = calloc(n, sizeof *dirs)) == NULL)
+	x.dirs = calloc(n, sizeof *x.dirs);
+	x.blobs = calloc(n, sizeof *x.blobs);
+	if (x.dirs == NULL || x.blobs == NULL) {
+		free(x.dirs);
+		free(x.blobs);
 		return store_seterr(err, errlen, -ENOMEM, "out of memory");
-	for (i = 0; i < n && r == 0; i++) {
-		const uint8_t *h = msgs[i].blob->hash;
+	}
+	for (i = 0; i < n; i++)
+		if (!msgs[i].skipped && store_blob_first_use(msgs, i))
+			x.blobs[nb++] = msgs[i].blob;
+	/* Every file is on disk before any of them gets its name. */
+	if ((r = store_parallel(s, nb, store_sync_blob, &x, &bad)) < 0)
+		store_seterr(err, errlen, r, "cannot sync message %s to disk: "
+		    "%s", x.blobs[bad]->hex, strerror(-r));
+	for (i = 0; i < nb && r == 0; i++) {
+		const uint8_t *h = x.blobs[i]->hash;
 
-		if (msgs[i].skipped)
-			continue;
 		/* A file found in place may be one whose directory sync
 		 * failed earlier: its directory is synced all the same. */
-		if (store_blob_first_use(msgs, i))
-			r = store_place_blob(s, msgs[i].blob, err, errlen);
-		dirs[nd++] = (uint16_t)(h[0] << 8 | h[1]);
+		r = store_place_blob(s, x.blobs[i], err, errlen);
+		x.dirs[nd++] = (uint16_t)(h[0] << 8 | h[1]);
 	}
 	if (r == 0)
-		r = store_sync_dirs(s, dirs, nd, err, errlen);
-	free(dirs);
+		r = store_sync_dirs(s, x.dirs, nd, err, errlen);
+	free(x.dirs);
+	free(x.blobs);
 	return r;
 }
 

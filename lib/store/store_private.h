@@ -64,6 +64,13 @@ struct store_blob {
 	bool		 header_done;
 };
 
+/*
+ * Run fn(ctx, 0..n-1) on a few threads (serially under a fault hook);
+ * 0, or the failure of the lowest failing index, stored in *ret_fail.
+ */
+int	store_parallel(const struct store *, size_t n,
+	    int (*fn)(void *ctx, size_t i), void *ctx, size_t *ret_fail);
+
 /* Install (or with NULL, remove) the fault hook of one handle. */
 void	store_test_set_fault(struct store *, const struct store_fault *);
 

@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import pathlib
 import re
 import shutil
@@ -195,7 +196,9 @@ def run_mailstow(*args, env=None, timeout=RUN_TIMEOUT, cwd=None):
     require_mailstow()
     e = {k: v for k, v in os.environ.items() if k != "MAILSTOW_CONFIG"}
     e.update(env or {})
-    argv = [str(MAILSTOW)] + [str(a) for a in args]
+    # `make check-valgrind` runs the binary under valgrind this way.
+    wrap = shlex.split(os.environ.get("MAILSTOW_WRAP", ""))
+    argv = wrap + [str(MAILSTOW)] + [str(a) for a in args]
     t0 = time.monotonic()
     try:
         p = subprocess.run(argv, capture_output=True, env=e, cwd=cwd,
