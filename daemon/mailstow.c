@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -461,21 +460,6 @@ cmd_show(struct cli *cli, int argc, char **argv)
 
 /* ---- main ------------------------------------------------------------- */
 
-/*
- * Every message of a commit group keeps its temp file open until the group
- * is durable; the loop uses epoll, so the historical 1024 (a select()
- * limit) is only in the way.
- */
-static void
-cli_raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 static const struct {
 	const char *name;
@@ -530,7 +514,6 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	cli_raise_nofile();
 	log_set_level(LOG_LVL_WARN);
 	if (cli_options(&cli, argc, argv) < 0 || optind >= argc) {
 		usage(stderr);

@@ -18,8 +18,7 @@
 #define CONF_MAILBOXES_FILE_MAX	(16u << 20)
 #define CONF_USER_MAX		320
 
-static ssize_t conf_mb_first_dup(const struct conf_mailbox *, size_t,
-    size_t *);
+static ssize_t *conf_mb_dups(const struct conf_mailbox *, size_t);
 
 static const char *const conf_mailbox_keys[] = {
 	"user", "archive_user", "password_file", NULL
@@ -105,12 +104,38 @@ conf_mailbox_parse(struct conf_ctx *ctx, const struct conf_node *node,
 	return 0;
 }
 
+/* A mailbox listed twice would run two sessions on it: an error. */
+static int
+conf_mailboxes_unique(struct conf_ctx *ctx, const struct conf_node *seq,
+    const char *path, const struct conf_profile *p)
+{
+	char kp[CONF_MAX_PATH], up[CONF_MAX_PATH];
+	ssize_t *first;
+	size_t i;
+	int r = 0;
+
+	if ((first = conf_mb_dups(p->mailboxes, p->n_mailboxes)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < p->n_mailboxes && r == 0; i++) {
+		if (first[i] < 0)
+			continue;
+		conf_path_index(kp, sizeof kp, path, i);
+		conf_path(up, sizeof up, kp, "user");
+		r = conf_errorf(ctx, conf_map_get(seq->items[i], "user"), up,
+		    -EINVAL, "mailbox %s is listed twice (also at line %u); "
+		    "remove one", p->mailboxes[i].user,
+		    p->mailboxes[first[i]].source_line);
+	}
+	free(first);
+	return r;
+}
+
 static int
 conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
     const char *path, struct conf_profile *p)
 {
 	char kp[CONF_MAX_PATH];
-	size_t i, orig;
+	size_t i;
 	int r;
 
 	if (seq->type != CONF_NODE_SEQ || seq->n == 0)
@@ -128,17 +153,6 @@ conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
 		if ((r = conf_mailbox_parse(ctx, seq->items[i], kp,
 		    &p->mailboxes[i])) < 0)
 			return r;
-		if (i > 0 && conf_mb_first_dup(p->mailboxes, i + 1,
-		    &orig) == (ssize_t)i) {
-			char up[CONF_MAX_PATH];
-
-			conf_path(up, sizeof up, kp, "user");
-			return conf_errorf(ctx, conf_map_get(seq->items[i],
-			    "user"), up, -EINVAL, "mailbox %s is listed twice "
-			    "(also at line %u); remove one",
-			    p->mailboxes[i].user,
-			    p->mailboxes[orig].source_line);
-		}
 		if (p->auth.master_user == NULL &&
 		    p->mailboxes[i].password_file == NULL &&
 		    p->auth.password_file == NULL && p->auth.password == NULL &&
@@ -147,7 +161,7 @@ conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
 			    "no password for this mailbox; give it a "
 			    "password_file:, or set auth.master_user");
 	}
-	return 0;
+	return conf_mailboxes_unique(ctx, seq, path, p);
 }
 
 static int
@@ -469,27 +483,38 @@ conf_mb_cmp(const void *a, const void *b)
 	return c != 0 ? c : x < y ? -1 : x > y;
 }
 
-/* Index of the first entry that repeats an earlier user, or -1; n log n. */
-static ssize_t
-conf_mb_first_dup(const struct conf_mailbox *v, size_t n, size_t *ret_orig)
+/*
+ * For each entry, the index of the earlier entry with the same user, or -1:
+ * one sort, n log n, however many repeat.  NULL when out of memory.
+ */
+static ssize_t *
+conf_mb_dups(const struct conf_mailbox *v, size_t n)
 {
 	const struct conf_mailbox **ix;
-	ssize_t dup = -1;
-	size_t i;
+	ssize_t *first;
+	size_t i, g = 0;
 
-	if (n < 2 || (ix = calloc(n, sizeof *ix)) == NULL)
-		return -1;
-	for (i = 0; i < n; i++)
+	first = calloc(n ? n : 1, sizeof *first);
+	ix = calloc(n ? n : 1, sizeof *ix);
+	if (first == NULL || ix == NULL) {
+		free(first);
+		free(ix);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
 		ix[i] = &v[i];
+		first[i] = -1;
+	}
 	qsort(ix, n, sizeof *ix, conf_mb_cmp);
-	for (i = 1; i < n; i++)
-		if (strcmp(ix[i]->user, ix[i - 1]->user) == 0 &&
-		    (dup < 0 || ix[i] - v < dup)) {
-			dup = ix[i] - v;
-			*ret_orig = (size_t)(ix[i - 1] - v);
-		}
+	/* Equal users sort by position, so a group's head is the first. */
+	for (i = 1; i < n; i++) {
+		if (strcmp(ix[i]->user, ix[g]->user) != 0)
+			g = i;
+		else
+			first[ix[i] - v] = ix[g] - v;
+	}
 	free(ix);
-	return dup;
+	return first;
 }
 
 /* Drop repeated users (the later entry), each with a warning. */
@@ -497,24 +522,29 @@ static int
 conf_mb_dedup(struct conf_mailbox *v, size_t *n, char ***warn,
     size_t *n_warn)
 {
-	size_t orig;
-	ssize_t d;
-	int r;
+	ssize_t *first;
+	size_t i, k = 0;
+	int r = 0;
 
-	while ((d = conf_mb_first_dup(v, *n, &orig)) >= 0) {
-		if ((r = conf_warn(warn, n_warn, "%s:%u: mailbox %s is listed "
+	if ((first = conf_mb_dups(v, *n)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < *n; i++) {
+		if (first[i] < 0 || r < 0) {
+			v[k++] = v[i];
+			continue;
+		}
+		r = conf_warn(warn, n_warn, "%s:%u: mailbox %s is listed "
 		    "twice; the line is skipped (first at %s:%u)",
-		    v[d].source_file, v[d].source_line, v[d].user,
-		    v[orig].source_file, v[orig].source_line)) < 0)
-			return r;
-		free(v[d].user);
-		free(v[d].archive_user);
-		free(v[d].password_file);
-		free(v[d].source_file);
-		memmove(&v[d], &v[d + 1], (*n - (size_t)d - 1) * sizeof *v);
-		(*n)--;
+		    v[i].source_file, v[i].source_line, v[i].user,
+		    v[first[i]].source_file, v[first[i]].source_line);
+		free(v[i].user);
+		free(v[i].archive_user);
+		free(v[i].password_file);
+		free(v[i].source_file);
 	}
-	return 0;
+	*n = k;
+	free(first);
+	return r;
 }
 
 static int

@@ -374,7 +374,11 @@ imap_auth_login(struct imap_client *c)
 	n = evbuffer_get_length(args);
 	line = malloc(n + 1);
 	if (line != NULL) {
-		evbuffer_remove(args, line, n);
+		unsigned char *p = evbuffer_pullup(args, -1);
+
+		/* evbuffer_free() does not wipe: clear the copy it holds. */
+		memcpy(line, p, n);
+		explicit_bzero(p, n);
 		line[n] = '\0';
 		snprintf(c->tag, sizeof c->tag, "a%u", ++c->tagseq);
 		snprintf(prefix, sizeof prefix, "%s LOGIN ", c->tag);
@@ -383,7 +387,6 @@ imap_auth_login(struct imap_client *c)
 		explicit_bzero(line, n);
 		free(line);
 	}
-	/* The evbuffer held the password too: wipe what it still has. */
 	evbuffer_free(args);
 	if (line == NULL)
 		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
@@ -488,62 +491,78 @@ imap_folder_cmp(const void *a, const void *b)
 	return r != 0 ? r : (int)x->raw_named - (int)y->raw_named;
 }
 
-/* Index of a folder whose name repeats another's (the raw-named one when
- * there is one), or -1; n log n. */
-static ssize_t
-imap_folders_dup(struct imap_client *c)
+/* Folders ordered by name; NULL when out of memory. */
+static struct imap_folder **
+imap_folders_sorted(struct imap_client *c)
 {
 	struct imap_folder **ix;
-	ssize_t dup = -1;
 	size_t i;
 
-	if (c->n_folders < 2 ||
-	    (ix = calloc(c->n_folders, sizeof *ix)) == NULL)
-		return -1;
+	if ((ix = calloc(c->n_folders, sizeof *ix)) == NULL)
+		return NULL;
 	for (i = 0; i < c->n_folders; i++)
 		ix[i] = &c->folders[i];
 	qsort(ix, c->n_folders, sizeof *ix, imap_folder_cmp);
-	for (i = 1; i < c->n_folders && dup < 0; i++)
-		if (!ix[i]->dropped && !ix[i - 1]->dropped &&
-		    strcmp(ix[i]->name, ix[i - 1]->name) == 0)
-			dup = ix[i] - c->folders;
-	free(ix);
-	return dup;
+	return ix;
+}
+
+/* "<name> (raw 2661...)": the server's raw names are unique, so this is. */
+static int
+imap_folder_rename_raw(struct imap_folder *f)
+{
+	char text[IMAP_MAX_FOLDER_NAME * 6 + 16];
+	size_t i, o;
+
+	o = (size_t)snprintf(text, sizeof text, "%s (raw ", f->name);
+	for (i = 0; i < f->raw_len && o + 4 < sizeof text; i++)
+		o += (size_t)snprintf(text + o, sizeof text - o, "%02x",
+		    (unsigned char)f->raw[i]);
+	snprintf(text + o, sizeof text - o, ")");
+	free(f->name);
+	return (f->name = strdup(text)) == NULL ? -ENOMEM : 0;
 }
 
 /*
  * The index knows a folder by its name, so two folders may never share
  * one: a raw-named folder whose escaped name equals another's would take
- * over its state and be skipped as unchanged.  It gets its raw bytes in
- * hex added (unique: the server's raw names are); a name that still
- * collides is not archived, loudly (the run completes with errors).
+ * over its state and be skipped as unchanged.  Pass one gives such a
+ * folder its raw bytes in hex; pass two drops whatever still collides
+ * (the same raw name listed twice, or a name forged to match), loudly.
+ * Two sorts in all, whatever the server lists.
  */
 static int
 imap_folders_unique(struct imap_client *c)
 {
 	char text[IMAP_MAX_FOLDER_NAME * 6 + 200];
-	struct imap_folder *f;
-	ssize_t d;
-	size_t i, o;
+	struct imap_folder **ix;
+	size_t i;
+	int pass;
 
-	while ((d = imap_folders_dup(c)) >= 0) {
-		f = &c->folders[d];
-		if (!f->raw_named || strstr(f->name, " (raw ") != NULL) {
+	if (c->n_folders < 2)
+		return 0;
+	for (pass = 0; pass < 2; pass++) {
+		if ((ix = imap_folders_sorted(c)) == NULL)
+			return -ENOMEM;
+		for (i = 1; i < c->n_folders; i++) {
+			struct imap_folder *f = ix[i];
+
+			if (ix[i - 1]->dropped || f->dropped ||
+			    strcmp(f->name, ix[i - 1]->name) != 0)
+				continue;
+			if (pass == 0 && f->raw_named) {
+				if (imap_folder_rename_raw(f) < 0) {
+					free(ix);
+					return -ENOMEM;
+				}
+				continue;
+			}
 			f->dropped = true;
 			snprintf(text, sizeof text, "two folders on the server "
 			    "map to the name \"%s\"; the second is not "
 			    "archived: rename it on the server", f->name);
 			c->ops->event(c->arg, LOG_LVL_ERR, NULL, text);
-			continue;
 		}
-		o = (size_t)snprintf(text, sizeof text, "%s (raw ", f->name);
-		for (i = 0; i < f->raw_len && o + 4 < sizeof text; i++)
-			o += (size_t)snprintf(text + o, sizeof text - o, "%02x",
-			    (unsigned char)f->raw[i]);
-		snprintf(text + o, sizeof text - o, ")");
-		free(f->name);
-		if ((f->name = strdup(text)) == NULL)
-			return -ENOMEM;
+		free(ix);
 	}
 	return 0;
 }

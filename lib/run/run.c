@@ -175,7 +175,6 @@ run_start_next(struct run *r)
 	while (!r->cancelled && r->next_session < r->n_mboxes &&
 	    r->n_active < r->p.profile->max_parallel) {
 		s = &r->sessions[r->next_session++];
-		s->started = true;
 		r->n_active++;
 		err = run_password(r, s->mb, &password, &cerr);
 		if (err == 0) {
@@ -234,7 +233,6 @@ run_session_finished(struct run_session *s)
 		    "interrupted: %s; what was not committed is fetched next "
 		    "run", why);
 	} else if (s->fail != SESSION_OK) {
-		s->failed = true;
 		r->n_failed++;
 		run_event(r, STORE_ERROR, s->mb->user, NULL, 0, "%s error: %s",
 		    session_fail_name(s->fail), why);
@@ -379,7 +377,7 @@ run_free(struct run *r)
 		struct run_session *s = &r->sessions[i];
 
 		source_free(s->src);
-		run_pending_clear(s, true);
+		run_pending_clear(s);
 		free(s->pending);
 		free(s->why);
 		while (s->recs != NULL) {

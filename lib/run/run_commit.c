@@ -469,6 +469,6 @@ nomem:
 	run_event(s->r, STORE_ERROR, s->mb->user, s->frec->name, 0, "out of "
 	    "memory: %zu messages will be fetched again next run",
 	    s->n_pending);
-	run_pending_clear(s, true);
+	run_pending_clear(s);
 	return -ENOMEM;
 }

@@ -51,7 +51,7 @@ struct run_session {
 	struct run *r;
 	const struct conf_mailbox *mb;
 	struct source *src;
-	bool	 started, over, failed, ending, paused;
+	bool	 over, ending, paused;
 	enum session_fail fail;
 	char	*why;
 	struct run_folder_rec *frec;	/* the folder being walked */
@@ -96,7 +96,8 @@ void	run_event(struct run *, enum store_level, const char *mailbox,
 	    const char *folder, uint32_t uid, const char *fmt, ...)
 	    __attribute__((format(printf, 6, 7)));
 void	run_counts_add(struct store_counts *, const struct store_counts *);
-void	run_pending_clear(struct run_session *, bool free_blobs);
+/* Drop a session's pending group, blobs included (their files unlinked). */
+void	run_pending_clear(struct run_session *);
 /* The session's protocol ended: flush its group, wait for its commits. */
 void	run_session_over(struct run_session *, enum session_fail,
 	    const char *why);

@@ -21,15 +21,14 @@ rs_mailbox(const struct run_session *s)
 }
 
 void
-run_pending_clear(struct run_session *s, bool free_blobs)
+run_pending_clear(struct run_session *s)
 {
 	size_t i;
 
 	for (i = 0; i < s->n_pending; i++) {
 		struct run_pending *pe = &s->pending[i];
 
-		if (free_blobs)
-			store_blob_free(pe->blob);
+		store_blob_free(pe->blob);
 		mime_fields_free(&pe->f);
 		free(pe->folder);
 		free(pe->uidl);
