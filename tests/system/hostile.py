@@ -310,7 +310,10 @@ class HostileServer:
         self.lock = threading.Lock()
         self.threads = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # No SO_REUSEADDR: on port 0 it lets the kernel hand out a port
+        # that is still the local end of another connection, and then a
+        # client's connect could reach that one instead (CI saw a TLS run
+        # get plaintext on this server's port, which accepted nothing).
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
