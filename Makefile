@@ -13,7 +13,7 @@
 CC	?= cc
 PREFIX	?= /usr/local
 BUILD	?= build
-PKGS	= openssl libevent libevent_openssl libevent_pthreads sqlite3 yaml-0.1 libsystemd
+PKGS	= openssl libevent libevent_openssl libevent_pthreads sqlite3 yaml-0.1 libsystemd libcurl jansson
 PYTHON	?= /usr/bin/python3
 FUZZ_SECONDS ?= 20
 

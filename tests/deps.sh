@@ -4,7 +4,7 @@
 # missing.
 set -e
 PKGS="build-essential pkg-config libssl-dev libevent-dev libsqlite3-dev
-libyaml-dev libsystemd-dev libcmocka-dev python3 python3-pytest openssl
+libyaml-dev libsystemd-dev libcurl4-openssl-dev libjansson-dev libcmocka-dev python3 python3-pytest openssl
 dovecot-imapd dovecot-pop3d clang libclang-rt-14-dev systemd"
 missing=""
 for p in $PKGS; do

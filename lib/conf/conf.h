@@ -48,6 +48,36 @@ enum conf_auth_method {
 	CONF_AUTH_SEPARATOR,		/* login "<user><separator><master>" */
 };
 
+/* auth.mechanism for OAuth2 logins. */
+enum conf_auth_mech {
+	CONF_MECH_AUTO,			/* OAUTHBEARER if offered, else XOAUTH2 */
+	CONF_MECH_XOAUTH2,
+	CONF_MECH_OAUTHBEARER,
+};
+
+enum conf_oauth2_flow {
+	CONF_OAUTH2_REFRESH_TOKEN,	/* device-code login, then refresh */
+	CONF_OAUTH2_CLIENT_CREDENTIALS,	/* app-only: no user, no login */
+};
+
+/*
+ * auth.oauth2: where tokens come from.  Endpoints and scope are resolved
+ * here from the provider preset and the overrides, so every consumer sees
+ * final values.  The client secret stays in its file until a request.
+ */
+struct conf_oauth2 {
+	bool	 enabled;		/* auth.oauth2 given */
+	char	*provider;		/* "microsoft", "google" or NULL */
+	char	*tenant;		/* microsoft: default "organizations" */
+	char	*client_id;
+	char	*client_secret_file;	/* NULL: a public client */
+	enum conf_oauth2_flow flow;
+	char	*token_endpoint;	/* https:// URL */
+	char	*device_authorization_endpoint;	/* NULL with client_credentials */
+	char	*scope;			/* space-separated */
+	char	*ca_file;		/* NULL: the system store */
+};
+
 struct conf_auth {
 	char	*user;
 	char	*password_file;		/* at most one of these three */
@@ -62,6 +92,8 @@ struct conf_auth {
 	bool	 allow_plaintext;	/* auth.allow_plaintext: send the
 					 * password without TLS (protocol
 					 * imap/pop3 requires it) */
+	struct conf_oauth2 oauth2;	/* instead of a password */
+	enum conf_auth_mech mechanism;	/* OAuth2 SASL mechanism */
 };
 
 

@@ -105,6 +105,17 @@ run_finish_written(struct run *r, int err)
 	evtimer_add(r->fin_ev, &now);
 }
 
+/* The profile's max_parallel, capped by the daemon's per-host share. */
+static uint32_t
+run_max_sessions(const struct run *r)
+{
+	uint32_t n = r->p.profile->max_parallel;
+
+	if (r->p.max_sessions != 0 && r->p.max_sessions < n)
+		n = r->p.max_sessions;
+	return n == 0 ? 1 : n;
+}
+
 /* The password of a mailbox's login, heap, wiped by the caller. */
 static int
 run_password(struct run *r, const struct conf_mailbox *mb, char **ret,
@@ -135,7 +146,7 @@ static int
 run_session_start(struct run_session *s, char *password)
 {
 	const struct conf_profile *p = s->r->p.profile;
-	struct source_login login = { s->mb->user, NULL, password };
+	struct source_login login = { .user = s->mb->user, .password = password };
 	const char *sep = p->auth.separator != NULL ? p->auth.separator : "*";
 	char *user = NULL;
 	int r;
@@ -173,7 +184,7 @@ run_start_next(struct run *r)
 		return;
 	r->starting = true;
 	while (!r->cancelled && r->next_session < r->n_mboxes &&
-	    r->n_active < r->p.profile->max_parallel) {
+	    r->n_active < run_max_sessions(r)) {
 		s = &r->sessions[r->next_session++];
 		r->n_active++;
 		err = run_password(r, s->mb, &password, &cerr);

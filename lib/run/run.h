@@ -14,6 +14,7 @@
 struct event_base;
 struct evdns_base;
 struct run;
+struct oauth2_client;
 
 struct run_params {
 	struct event_base *base;
@@ -23,6 +24,12 @@ struct run_params {
 	const char	*trigger;	/* "manual", "schedule", ... */
 	uint32_t	 batch_messages;	/* commit group; 0: 256 */
 	uint64_t	 batch_bytes;		/* 0: 64 MiB */
+	/* Sessions at once: at most this and the profile's max_parallel;
+	 * 0: max_parallel.  The daemon's share of its per-host limit. */
+	uint32_t	 max_sessions;
+	/* Token endpoint client for OAuth2 profiles, borrowed; NULL: the
+	 * run makes its own on `base`. */
+	struct oauth2_client *oauth2;
 };
 
 struct run_result {

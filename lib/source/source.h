@@ -18,6 +18,13 @@ struct source_login {
 	const char *user;
 	const char *authzid;
 	const char *password;		/* copied and wiped by the session */
+	/*
+	 * Non-NULL: log in with this OAuth2 access token (SASL XOAUTH2 or
+	 * OAUTHBEARER per `mech`) instead of `password`; copied and wiped
+	 * like it.  A refused token ends the session SESSION_FAIL_AUTH.
+	 */
+	const char *oauth2_token;
+	enum conf_auth_mech mech;
 };
 
 /*

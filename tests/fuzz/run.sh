@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.." || exit 1
 secs=${1:-20}
 cc=${FUZZ_CC:-clang}
 out=build-fuzz
-pkgs="openssl libevent libevent_openssl libevent_pthreads sqlite3 yaml-0.1 libsystemd"
+pkgs="openssl libevent libevent_openssl libevent_pthreads sqlite3 yaml-0.1 libsystemd libcurl jansson"
 pkg_cflags=$(pkg-config --cflags $pkgs) || exit 1
 pkg_libs=$(pkg-config --libs $pkgs) || exit 1
 cflags="-g -O1 -std=gnu11 -fno-omit-frame-pointer -Ilib $pkg_cflags"
