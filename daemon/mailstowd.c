@@ -182,7 +182,8 @@ md_start(struct md *md)
 	if ((md->base = event_base_new()) == NULL ||
 	    (md->dns = md_dns(md->base)) == NULL ||
 	    ctl_queue_new(mc->conf->daemon.max_concurrent_runs,
-	    MD_PER_HOST_MAX, &md->queue) < 0 || md_signals(md) < 0 ||
+	    mc->conf->daemon.max_connections_per_host, &md->queue) < 0 ||
+	    md_signals(md) < 0 ||
 	    (r = md_apply_conf(md, mc)) < 0) {
 		md_log(LOG_LVL_ERR, NULL, "cannot set up the event loop");
 		md_conf_unref(mc);
@@ -199,6 +200,7 @@ md_start(struct md *md)
 	if (md_watchdog_start(md) < 0)
 		md_log(LOG_LVL_WARN, NULL, "cannot arm the watchdog timer");
 	md->started = time(NULL);
+	md_catch_up(md);
 	md_log(LOG_LVL_INFO, NULL, "started: %zu profiles from %s, archive "
 	    "%s, control socket %s", md->conf->conf->n_profiles,
 	    md->config_path, store_root(md->store), md->socket_path);
@@ -227,6 +229,7 @@ md_teardown(struct md *md)
 			md_prof_free(md->profs[i]);
 	free(md->profs);
 	ctl_queue_free(md->queue);
+	md_hosts_free(md);
 	md_event_free(md->sig_hup);
 	md_event_free(md->sig_term);
 	md_event_free(md->sig_int);

@@ -78,6 +78,7 @@ md_prof_free(struct md_prof *p)
 	sched_free(p->sched);
 	free(p->name);
 	free(p->schedule);
+	free(p->timezone);
 	free(p->mailbox);
 	free(p);
 }
@@ -98,7 +99,8 @@ struct md_prep {
 	struct md_prof *prof;		/* existing, or new */
 	bool	 fresh;
 	struct sched *sched;
-	char	*schedule, *mailbox;
+	char	*schedule, *timezone, *mailbox;
+	uint32_t jitter_ms;
 };
 
 static void
@@ -109,6 +111,7 @@ md_prep_free(struct md_prep *pp, size_t n)
 	for (i = 0; i < n; i++) {
 		sched_free(pp[i].sched);
 		free(pp[i].schedule);
+		free(pp[i].timezone);
 		free(pp[i].mailbox);
 		if (pp[i].fresh)
 			md_prof_free(pp[i].prof);
@@ -147,6 +150,9 @@ md_prep_one(struct md *md, const struct conf_profile *p, struct md_prep *pp)
 	pp->mailbox = strdup(p->auth.user != NULL ? p->auth.user : p->name);
 	if (pp->schedule == NULL || pp->mailbox == NULL)
 		return -ENOMEM;
+	if (p->timezone != NULL && (pp->timezone = strdup(p->timezone)) == NULL)
+		return -ENOMEM;
+	pp->jitter_ms = p->jitter_ms;
 	return sched_parse(p->schedule, &pp->sched, serr, sizeof serr);
 }
 
@@ -167,21 +173,33 @@ md_prof_retire(struct md *md, struct md_prof *p)
 	return false;
 }
 
+static bool
+md_str_eq(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
 static void
 md_prep_commit(struct md_prep *pp)
 {
 	struct md_prof *p = pp->prof;
+	/* A new zone or jitter moves the fire times as a new schedule does. */
 	bool changed = pp->fresh || p->removed ||
-	    strcmp(p->schedule, pp->schedule) != 0;
+	    strcmp(p->schedule, pp->schedule) != 0 ||
+	    !md_str_eq(p->timezone, pp->timezone) ||
+	    p->jitter_ms != pp->jitter_ms;
 
 	sched_free(p->sched);
 	free(p->schedule);
+	free(p->timezone);
 	free(p->mailbox);
 	p->sched = pp->sched;
 	p->schedule = pp->schedule;
+	p->timezone = pp->timezone;
+	p->jitter_ms = pp->jitter_ms;
 	p->mailbox = pp->mailbox;
 	pp->sched = NULL;
-	pp->schedule = pp->mailbox = NULL;
+	pp->schedule = pp->timezone = pp->mailbox = NULL;
 	pp->fresh = false;
 	p->removed = false;
 	md_prof_first_arm(p, changed);
@@ -229,11 +247,17 @@ md_apply_conf(struct md *md, struct md_conf *mc)
 	md->n_profs = n;
 	md_conf_unref(md->conf);
 	md->conf = mc;
+	/* Each run holds a session of its host, so the queue's own count
+	 * of runs per host never binds before the session budget. */
+	md->per_host_max = c->daemon.max_connections_per_host;
 	ctl_queue_set_limits(md->queue, c->daemon.max_concurrent_runs,
-	    MD_PER_HOST_MAX);
+	    md->per_host_max);
 	for (i = 0; i < c->n_profiles; i++)
 		md_prep_commit(&pp[i]);
 	md_prep_free(pp, c->n_profiles);
+	/* Larger limits may let waiting runs start. */
+	md_host_pump_all(md);
+	md_dispatch(md);
 	return 0;
 }
 

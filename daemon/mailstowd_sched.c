@@ -17,7 +17,6 @@
 #include "mailstowd.h"
 
 static void md_prof_timer_cb(evutil_socket_t, short, void *);
-static void md_dispatch(struct md *);
 
 int64_t
 md_now_ms(void)
@@ -28,14 +27,15 @@ md_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Next cron fire after `after_ms`, in ms; 0 when none (logged). */
+/* Next cron fire after `after_ms` in the profile's zone, in ms; 0 when
+ * none (logged). */
 static int64_t
 md_prof_next_cron(struct md_prof *p, int64_t after_ms)
 {
 	time_t next;
 	int r;
 
-	if ((r = sched_next(p->sched, (time_t)(after_ms / 1000), NULL,
+	if ((r = sched_next(p->sched, (time_t)(after_ms / 1000), p->timezone,
 	    &next)) < 0) {
 		md_log(LOG_LVL_WARN, &(struct md_logctx){ .profile = p->name },
 		    "profile %s: schedule \"%s\" fires no more: %s", p->name,
@@ -50,11 +50,53 @@ md_prof_next_cron(struct md_prof *p, int64_t after_ms)
 static int64_t
 md_prof_interval_ms(struct md_prof *p)
 {
-	time_t now = time(NULL), next;
+	uint64_t s;
 
-	if (sched_next(p->sched, now, NULL, &next) < 0 || next <= now)
+	if (sched_period(p->sched, &s) < 0 || s == 0)
 		return 60000;
-	return ((int64_t)next - now) * 1000;
+	return (int64_t)s * 1000;
+}
+
+/* A fresh random delay for one fire: [0, jitter). */
+static int64_t
+md_prof_jitter(struct md_prof *p)
+{
+	uint64_t ms;
+	int r;
+
+	if (p->jitter_ms == 0)
+		return 0;
+	if ((r = sched_jitter_ms(p->jitter_ms, &ms)) < 0) {
+		md_log(LOG_LVL_WARN, &(struct md_logctx){ .profile = p->name },
+		    "profile %s: no random delay for this fire: %s", p->name,
+		    strerror(-r));
+		return 0;
+	}
+	return (int64_t)ms;
+}
+
+/*
+ * Plan the cron fire after `after_ms`: the nominal time (kept, so the
+ * fire after it is found from it whatever the delay) plus a new jitter.
+ */
+static void
+md_prof_plan_cron(struct md_prof *p, int64_t after_ms)
+{
+	int64_t now = md_now_ms(), t = md_prof_next_cron(p, after_ms);
+
+	/* Suspended or the clock jumped over fires: go on from now. */
+	if (t != 0 && t <= now - 1000)
+		t = md_prof_next_cron(p, now);
+	p->next_nominal_ms = t;
+	p->next_regular_ms = t != 0 ? t + md_prof_jitter(p) : 0;
+}
+
+/* `every D`: the fire at `from_ms`, delayed by a new jitter. */
+void
+md_prof_plan_every(struct md_prof *p, int64_t from_ms)
+{
+	p->next_nominal_ms = from_ms;
+	p->next_regular_ms = from_ms + md_prof_jitter(p);
 }
 
 static int64_t
@@ -100,13 +142,16 @@ md_prof_first_arm(struct md_prof *p, bool changed)
 			p->next_regular_ms = p->next_retry_ms = 0;
 			break;
 		case SCHED_CRON:
-			p->next_regular_ms = md_prof_next_cron(p, now);
+			md_prof_plan_cron(p, now);
 			break;
 		case SCHED_EVERY:
 			/* The first run at start; later ones D after the end. */
-			p->next_regular_ms = p->job != NULL ? 0 :
-			    p->last_finished != 0 ? (int64_t)p->last_finished *
-			    1000 + md_prof_interval_ms(p) : now;
+			if (p->job != NULL)
+				p->next_regular_ms = 0;
+			else
+				md_prof_plan_every(p, p->last_finished != 0 ?
+				    (int64_t)p->last_finished * 1000 +
+				    md_prof_interval_ms(p) : now);
 			break;
 		}
 	}
@@ -185,7 +230,7 @@ md_job_free_later(struct md_job *j)
 void
 md_job_forget(struct md_job *j, int e, const char *why)
 {
-	ctl_queue_remove(j->md->queue, j->prof->name);
+	md_host_forget(j->md, j);
 	md_waiters_end(j, "error %s %s", ctl_errcode_name(e), why);
 	j->prof->job = NULL;
 	md_job_free_later(j);
@@ -196,7 +241,8 @@ md_job_drop_queued(struct md *md, int e, const char *why)
 {
 	struct md_job *j;
 
-	while ((j = ctl_queue_queued_at(md->queue, 0)) != NULL)
+	while ((j = md_host_first_waiting(md)) != NULL ||
+	    (j = ctl_queue_queued_at(md->queue, 0)) != NULL)
 		md_job_forget(j, e, why);
 }
 
@@ -207,7 +253,7 @@ md_prof_after_run(struct md_prof *p, const char *status)
 	int64_t now = md_now_ms(), t;
 
 	if (sched_kind(p->sched) == SCHED_EVERY)
-		p->next_regular_ms = now + md_prof_interval_ms(p);
+		md_prof_plan_every(p, now + md_prof_interval_ms(p));
 	p->next_retry_ms = 0;
 	if (strcmp(status, "failed") != 0) {
 		p->retries = 0;
@@ -280,6 +326,7 @@ md_job_done(struct run *run, const struct run_result *res, void *arg)
 	p->last_finished = time(NULL);
 	md_waiters_end(j, "done %lld %s", (long long)res->run_id, res->status);
 	ctl_queue_finished(md->queue, p->name);
+	md_host_release(md, j);
 	p->job = NULL;
 	md_job_free_later(j);
 	if (p->removed)
@@ -311,18 +358,32 @@ md_job_started(struct md_job *j)
 	}
 }
 
+/* Sessions a run of `cp` can use: one per mailbox, at most max_parallel
+ * (a mailboxes_file is read by the run: its length is not known here). */
+static uint32_t
+md_job_want(const struct conf_profile *cp)
+{
+	uint32_t n;
+
+	if (cp == NULL || (cp->n_mailboxes == 0 && cp->mailboxes_file == NULL))
+		return 1;
+	n = cp->max_parallel > 0 ? cp->max_parallel : 1;
+	if (cp->mailboxes_file == NULL && cp->n_mailboxes < n)
+		n = (uint32_t)cp->n_mailboxes;
+	return n;
+}
+
 static void
-md_job_start(struct md_job *j)
+md_job_start(struct md_job *j, const struct conf_profile *cp)
 {
 	struct md *md = j->md;
-	const struct conf_profile *cp;
 	struct run_params rp = { 0 };
 	int r;
 
-	cp = conf_find_profile(md->conf->conf, j->prof->name);
 	j->conf = md_conf_ref(md->conf);
 	rp = (struct run_params){ .base = md->base, .dns = md->dns,
-	    .store = md->store, .profile = cp, .trigger = j->trigger };
+	    .store = md->store, .profile = cp, .trigger = j->trigger,
+	    .max_sessions = j->sessions };
 	if (cp == NULL)
 		r = -ENOENT;
 	else
@@ -334,6 +395,7 @@ md_job_start(struct md_job *j)
 		md_waiters_end(j, "error io could not start a run: %s",
 		    strerror(-r));
 		ctl_queue_finished(md->queue, j->prof->name);
+		md_host_release(md, j);
 		j->prof->job = NULL;
 		md_prof_after_run(j->prof, "failed");
 		md_job_free_later(j);
@@ -347,17 +409,25 @@ md_job_start(struct md_job *j)
 	md_job_started(j);
 }
 
-static void
+void
 md_dispatch(struct md *md)
 {
+	const struct conf_profile *cp;
+	struct md_job *j;
 	void *arg;
 
-	while (!md->stopping && ctl_queue_pop(md->queue, &arg) == 0)
-		md_job_start(arg);
+	while (!md->stopping && ctl_queue_pop(md->queue, &arg) == 0) {
+		j = arg;
+		cp = conf_find_profile(md->conf->conf, j->prof->name);
+		/* No session free: it went back to wait for its host. */
+		if (md_host_take(md, j, md_job_want(cp)) == 0)
+			continue;
+		md_job_start(j, cp);
+	}
 	md_notify_status(md);
 }
 
-static int
+int
 md_job_submit(struct md *md, struct md_prof *p, const char *trigger,
     struct md_client *cl)
 {
@@ -374,7 +444,7 @@ md_job_submit(struct md *md, struct md_prof *p, const char *trigger,
 	j->queued_at = time(NULL);
 	LIST_INIT(&j->waiters);
 	if ((cl != NULL && (r = md_waiter_add(j, cl)) < 0) ||
-	    (r = ctl_queue_push(md->queue, p->name, cp->server.host, j)) < 0) {
+	    (r = md_host_admit(md, j, cp->server.host)) < 0) {
 		free(LIST_FIRST(&j->waiters));
 		free(j);
 		return r;
@@ -400,9 +470,10 @@ md_prof_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	regular = p->next_regular_ms != 0 && p->next_regular_ms <= now + 20;
 	p->next_retry_ms = 0;
-	if (regular)
-		p->next_regular_ms = sched_kind(p->sched) == SCHED_CRON ?
-		    md_prof_next_cron(p, now + 1000) : 0;
+	if (regular && sched_kind(p->sched) == SCHED_CRON)
+		md_prof_plan_cron(p, p->next_nominal_ms);
+	else if (regular)
+		p->next_regular_ms = 0;
 	if (p->job != NULL)
 		md_log(LOG_LVL_INFO, &(struct md_logctx){ .profile = p->name },
 		    "profile %s: due, but still %s; this fire is skipped",

@@ -59,6 +59,8 @@ md_prof_state(const struct md_prof *p)
 {
 	if (p->job == NULL)
 		return "idle";
+	if (p->job->state == MD_J_HOSTWAIT)
+		return "waiting_for_host";
 	return p->job->running ? "running" : "queued";
 }
 
@@ -69,7 +71,16 @@ md_status_json_prof(FILE *f, const struct md_prof *p)
 	md_json_str(f, p->name);
 	fputs(",\"schedule\":", f);
 	md_json_str(f, p->schedule);
-	fprintf(f, ",\"state\":\"%s\",\"run\":", md_prof_state(p));
+	fprintf(f, ",\"state\":\"%s\",", md_prof_state(p));
+	if (p->job != NULL && p->job->state == MD_J_HOSTWAIT &&
+	    p->job->host != NULL) {
+		fputs("\"host\":", f);
+		md_json_str(f, p->job->host->name);
+		fputc(',', f);
+	}
+	if (p->job != NULL && p->job->running)
+		fprintf(f, "\"sessions\":%u,", p->job->sessions);
+	fputs("\"run\":", f);
 	if (p->job != NULL && p->job->running)
 		fprintf(f, "{\"run\":%" PRId64 ",\"trigger\":\"%s\",\"since\":",
 		    p->job->run_id, p->job->trigger);
@@ -98,6 +109,33 @@ md_status_json_prof(FILE *f, const struct md_prof *p)
 	fprintf(f, ",\"retries\":%u}", p->retries);
 }
 
+/* "hosts":[{"host","sessions","limit","waiting":[profiles]}] */
+static void
+md_status_json_hosts(struct md *md, FILE *f)
+{
+	const struct md_job *j;
+	size_t i, n = 0;
+
+	fputs("\"hosts\":[", f);
+	for (i = 0; i < md->n_hosts; i++) {
+		const struct md_host *h = md->hosts[i];
+
+		if (h->held == 0 && h->reserved == 0 &&
+		    TAILQ_EMPTY(&h->waiting))
+			continue;
+		fputs(n++ ? ",{\"host\":" : "{\"host\":", f);
+		md_json_str(f, h->name);
+		fprintf(f, ",\"sessions\":%u,\"limit\":%u,\"waiting\":[",
+		    h->held, md->per_host_max);
+		TAILQ_FOREACH(j, &h->waiting, hostq) {
+			fputs(j != TAILQ_FIRST(&h->waiting) ? "," : "", f);
+			md_json_str(f, j->prof->name);
+		}
+		fputs("]}", f);
+	}
+	fputc(']', f);
+}
+
 static void
 md_status_json(struct md *md, FILE *f)
 {
@@ -118,7 +156,9 @@ md_status_json(struct md *md, FILE *f)
 		fputs(i ? "," : "", f);
 		md_json_str(f, j->prof->name);
 	}
-	fputs("],\"profiles\":[\n", f);
+	fputs("],", f);
+	md_status_json_hosts(md, f);
+	fputs(",\"profiles\":[\n", f);
 	for (i = 0, n = 0; i < md->n_profs; i++) {
 		if (md->profs[i]->removed && md->profs[i]->job == NULL)
 			continue;
@@ -131,7 +171,7 @@ md_status_json(struct md *md, FILE *f)
 static void
 md_status_text_prof(FILE *f, const struct md_prof *p)
 {
-	char name[128], t[32];
+	char name[128], host[300], t[32];
 
 	str_escape(name, sizeof name, p->name, strlen(p->name));
 	fprintf(f, "%-16s %-22s ", name, p->schedule);
@@ -139,6 +179,12 @@ md_status_text_prof(FILE *f, const struct md_prof *p)
 		time_iso8601(p->job->started_at, t);
 		fprintf(f, "running run %" PRId64 " (%s) since %s", p->job->run_id,
 		    p->job->trigger, t);
+		if (p->job->sessions > 1)
+			fprintf(f, " with %u sessions", p->job->sessions);
+	} else if (p->job != NULL && p->job->state == MD_J_HOSTWAIT) {
+		str_escape(host, sizeof host, p->job->host->name,
+		    strlen(p->job->host->name));
+		fprintf(f, "waiting for host %s (%s)", host, p->job->trigger);
 	} else if (p->job != NULL) {
 		fprintf(f, "queued (%s)", p->job->trigger);
 	} else {
@@ -172,9 +218,11 @@ md_status_print(struct md *md, bool json, FILE *f)
 	time_iso8601(md->started, t);
 	fprintf(f, "mailstowd pid %ld, up since %s, config %s, archive %s\n",
 	    (long)getpid(), t, md->config_path, store_root(md->store));
-	fprintf(f, "%zu running, %zu queued, at most %u at once\n",
+	fprintf(f, "%zu running, %zu queued, %zu waiting for a host, at most "
+	    "%u at once, %u sessions per host\n",
 	    ctl_queue_n_running(md->queue), ctl_queue_n_queued(md->queue),
-	    md->conf->conf->daemon.max_concurrent_runs);
+	    md_host_n_waiting(md), md->conf->conf->daemon.max_concurrent_runs,
+	    md->per_host_max);
 	for (i = 0; i < md->n_profs; i++)
 		md_status_text_prof(f, md->profs[i]);
 	return 0;
@@ -204,7 +252,7 @@ md_status_line(struct md *md, char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, " none");
 	if (off < len)
 		off += (size_t)snprintf(buf + off, len - off, "; %zu queued",
-		    ctl_queue_n_queued(md->queue));
+		    ctl_queue_n_queued(md->queue) + md_host_n_waiting(md));
 	if (next != NULL && off < len) {
 		time_iso8601(md_prof_next_s(next), t);
 		snprintf(buf + off, len - off, "; next: %s at %s", next->name, t);

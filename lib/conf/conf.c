@@ -17,6 +17,8 @@
 
 #define CONF_CONCURRENT_DEFAULT	8
 #define CONF_CONCURRENT_MAX	1024
+#define CONF_PER_HOST_DEFAULT	8
+#define CONF_PER_HOST_MAX	256
 #define CONF_SOCKET_DEFAULT	"/run/mailstow/control"
 #define CONF_SUN_PATH_MAX	107	/* sizeof sun_path - 1 on Linux */
 
@@ -26,7 +28,8 @@ static const char *const conf_top_keys[] = {
 static const char *const conf_confd_keys[] = { "profiles", NULL };
 static const char *const conf_archive_keys[] = { "path", NULL };
 static const char *const conf_daemon_keys[] = {
-	"max_concurrent_runs", "control_socket", NULL
+	"max_concurrent_runs", "max_connections_per_host", "control_socket",
+	NULL
 };
 
 void
@@ -90,6 +93,13 @@ conf_parse_daemon(struct conf_ctx *ctx, const struct conf_node *node,
 	if ((v = conf_map_get(m, "max_concurrent_runs")) != NULL &&
 	    (r = conf_get_u32(ctx, v, "daemon.max_concurrent_runs", 1,
 	    CONF_CONCURRENT_MAX, &c->daemon.max_concurrent_runs)) < 0)
+		return r;
+	/* Servers limit connections per client address (Dovecot's
+	 * mail_max_userip_connections and the like): one budget per host. */
+	c->daemon.max_connections_per_host = CONF_PER_HOST_DEFAULT;
+	if ((v = conf_map_get(m, "max_connections_per_host")) != NULL &&
+	    (r = conf_get_u32(ctx, v, "daemon.max_connections_per_host", 1,
+	    CONF_PER_HOST_MAX, &c->daemon.max_connections_per_host)) < 0)
 		return r;
 	if ((v = conf_map_get(m, "control_socket")) == NULL) {
 		c->daemon.control_socket = strdup(CONF_SOCKET_DEFAULT);

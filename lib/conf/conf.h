@@ -139,6 +139,12 @@ struct conf_profile {
 	char	**folders_exclude;
 	size_t	 n_folders_exclude;
 	char	*schedule;		/* validated text; default "manual" */
+	char	*timezone;		/* IANA name the schedule's wall times
+					 * are in; NULL: the daemon's zone */
+	uint32_t jitter_ms;		/* each fire delayed by a random time
+					 * in [0, jitter); 0: none */
+	bool	 catch_up;		/* run once at daemon start when a fire
+					 * was missed; default true */
 	uint64_t max_message_size;	/* default 256 MiB; larger: failed item */
 	char	*source_file;		/* file and line of the profile entry */
 	unsigned source_line;
@@ -157,6 +163,8 @@ struct conf_profile {
 
 struct conf_daemon {
 	uint32_t max_concurrent_runs;	/* default 8 */
+	uint32_t max_connections_per_host; /* sessions to one server host
+					 * over all runs; default 8 */
 	char	*control_socket;	/* default /run/mailstow/control */
 };
 

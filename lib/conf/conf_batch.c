@@ -153,7 +153,7 @@ conf_parse_mailboxes(struct conf_ctx *ctx, const struct conf_node *seq,
 		if ((r = conf_mailbox_parse(ctx, seq->items[i], kp,
 		    &p->mailboxes[i])) < 0)
 			return r;
-		if (p->auth.master_user == NULL &&
+		if (p->auth.master_user == NULL && !p->auth.oauth2.enabled &&
 		    p->mailboxes[i].password_file == NULL &&
 		    p->auth.password_file == NULL && p->auth.password == NULL &&
 		    p->auth.password_credential == NULL)

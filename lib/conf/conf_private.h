@@ -110,6 +110,13 @@ int	conf_parse_batch(struct conf_ctx *, const struct conf_node *m,
 	    const char *path, struct conf_profile *p);
 void	conf_multidrop_clear(struct conf_multidrop *);
 
+/* conf_oauth2.c: auth.oauth2 and auth.mechanism of the auth map. */
+int	conf_parse_oauth2(struct conf_ctx *, const struct conf_node *auth,
+	    const char *path, struct conf_auth *);
+int	conf_check_oauth2(struct conf_ctx *, const struct conf_node *auth,
+	    const char *path, const struct conf_profile *);
+void	conf_oauth2_clear(struct conf_oauth2 *);
+
 /* conf_profile.c */
 int	conf_parse_profiles(struct conf_ctx *, const struct conf_node *seq,
 	    struct conf *c);

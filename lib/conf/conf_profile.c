@@ -16,15 +16,17 @@
 #define CONF_NAME_MAX		64
 #define CONF_CREDENTIAL_MAX	255
 #define CONF_MSG_SIZE_DEFAULT	(256ULL << 20)
+#define CONF_JITTER_MAX_MS	(60ULL * 60 * 1000)
 
 static const char *const conf_profile_keys[] = {
 	"name", "archive_user", "server", "auth", "folders", "schedule",
 	"max_message_size", "mailboxes", "mailboxes_file", "max_parallel",
-	"multidrop", NULL
+	"multidrop", "timezone", "jitter", "catch_up", NULL
 };
 static const char *const conf_auth_keys[] = {
 	"user", "password_file", "password", "password_credential", "apop",
-	"allow_plaintext", "master_user", "method", "separator", NULL
+	"allow_plaintext", "master_user", "method", "separator", "oauth2",
+	"mechanism", NULL
 };
 static const char *const conf_folders_keys[] = { "include", "exclude", NULL };
 
@@ -41,9 +43,11 @@ conf_profile_clear(struct conf_profile *p)
 	conf_str_list_free(p->folders_include, p->n_folders_include);
 	conf_str_list_free(p->folders_exclude, p->n_folders_exclude);
 	free(p->schedule);
+	free(p->timezone);
 	free(p->source_file);
 	free(p->auth.master_user);
 	free(p->auth.separator);
+	conf_oauth2_clear(&p->auth.oauth2);
 	conf_mailboxes_free(p->mailboxes, p->n_mailboxes);
 	free(p->mailboxes_file);
 	conf_multidrop_clear(&p->multidrop);
@@ -219,7 +223,8 @@ conf_parse_auth(struct conf_ctx *ctx, const struct conf_node *node,
 	if ((r = conf_expect_map(ctx, node, path, "user, password_file, ...",
 	    &m)) < 0 || (r = conf_check_keys(ctx, m, path, conf_auth_keys)) < 0)
 		return r;
-	if ((r = conf_parse_master(ctx, m, path, a)) < 0)
+	if ((r = conf_parse_master(ctx, m, path, a)) < 0 ||
+	    (r = conf_parse_oauth2(ctx, m, path, a)) < 0)
 		return r;
 	conf_path(kp, sizeof kp, path, "user");
 	/* A master user without a batch gets its own, clearer error later. */
@@ -230,7 +235,7 @@ conf_parse_auth(struct conf_ctx *ctx, const struct conf_node *node,
 	    (r = conf_get_str(ctx, v, kp, &a->user)) < 0)
 		return r;
 	/* A batch without a master user has a password per mailbox. */
-	if ((!batch || a->master_user != NULL) &&
+	if ((!batch || a->master_user != NULL) && !a->oauth2.enabled &&
 	    (r = conf_auth_source(ctx, m, node, path)) < 0)
 		return r;
 	conf_path(kp, sizeof kp, path, "password_file");
@@ -315,6 +320,89 @@ conf_parse_schedule(struct conf_ctx *ctx, const struct conf_node *v,
 	return 0;
 }
 
+/* Checked against lib/sched's own zone reader, which the daemon uses: a
+ * typo fails the load, not the first fire. */
+static int
+conf_parse_timezone(struct conf_ctx *ctx, const struct conf_node *v,
+    const char *path, char **ret)
+{
+	char show[72], *s;
+	int r;
+
+	if ((r = conf_get_str(ctx, v, path, &s)) < 0)
+		return r;
+	if ((r = sched_zone_check(s)) < 0) {
+		free(s);
+		if (r == -ENOMEM)
+			return r;
+		conf_show(v, show, sizeof show);
+		return conf_errorf(ctx, v, path, -EINVAL, "'%s' is not a time "
+		    "zone of this system; give an IANA name such as "
+		    "Europe/Berlin (timedatectl list-timezones shows them), "
+		    "or remove timezone: to use the daemon's zone", show);
+	}
+	*ret = s;
+	return 0;
+}
+
+/* Shorter than the schedule's period, so that a delayed fire never
+ * reaches the next one; manual has no fires to delay. */
+static int
+conf_parse_jitter(struct conf_ctx *ctx, const struct conf_node *v,
+    const char *path, struct conf_profile *p)
+{
+	char show[72], per[24];
+	struct sched *sc;
+	uint64_t s;
+	int r;
+
+	if ((r = conf_get_duration_ms(ctx, v, path, 0, CONF_JITTER_MAX_MS,
+	    &p->jitter_ms)) < 0)
+		return r;
+	if ((r = sched_parse(p->schedule, &sc, NULL, 0)) < 0)
+		return r;
+	r = sched_period(sc, &s);
+	sched_free(sc);
+	if (r == -ENOENT || p->jitter_ms == 0)
+		return 0;
+	if (r < 0)
+		return r;
+	if (p->jitter_ms < s * 1000)
+		return 0;
+	conf_show(v, show, sizeof show);
+	snprintf(per, sizeof per, s % 3600 == 0 ? "%lluh" : s % 60 == 0 ?
+	    "%llum" : "%llus", (unsigned long long)(s % 3600 == 0 ? s / 3600 :
+	    s % 60 == 0 ? s / 60 : s));
+	return conf_errorf(ctx, v, path, -EINVAL, "%s is not shorter than "
+	    "%s, the time between two fires of schedule \"%s\"; give a "
+	    "shorter jitter", show, per, p->schedule);
+}
+
+/* timezone:, jitter: and catch_up: (after schedule:). */
+static int
+conf_parse_timing(struct conf_ctx *ctx, const struct conf_node *m,
+    const char *path, struct conf_profile *p)
+{
+	const struct conf_node *v;
+	char kp[CONF_MAX_PATH];
+	int r;
+
+	conf_path(kp, sizeof kp, path, "timezone");
+	if ((v = conf_map_get(m, "timezone")) != NULL &&
+	    (r = conf_parse_timezone(ctx, v, kp, &p->timezone)) < 0)
+		return r;
+	conf_path(kp, sizeof kp, path, "jitter");
+	if ((v = conf_map_get(m, "jitter")) != NULL &&
+	    (r = conf_parse_jitter(ctx, v, kp, p)) < 0)
+		return r;
+	p->catch_up = true;
+	conf_path(kp, sizeof kp, path, "catch_up");
+	if ((v = conf_map_get(m, "catch_up")) != NULL &&
+	    (r = conf_get_bool(ctx, v, kp, &p->catch_up)) < 0)
+		return r;
+	return 0;
+}
+
 /* The plain-text rule: DESIGN "credentials never cross the wire in clear
  * unless a profile says so explicitly". */
 static int
@@ -376,6 +464,8 @@ conf_profile_rest(struct conf_ctx *ctx, const struct conf_node *m,
 		return r;
 	if (v == NULL && (p->schedule = strdup("manual")) == NULL)
 		return -ENOMEM;
+	if ((r = conf_parse_timing(ctx, m, path, p)) < 0)
+		return r;
 	p->max_message_size = CONF_MSG_SIZE_DEFAULT;
 	conf_path(kp, sizeof kp, path, "max_message_size");
 	if ((v = conf_map_get(m, "max_message_size")) != NULL &&
@@ -419,7 +509,8 @@ conf_parse_profile(struct conf_ctx *ctx, const struct conf_node *node,
 		return r;
 	if ((r = conf_check_apop(ctx, v, path, p)) < 0 ||
 	    (r = conf_check_plaintext(ctx, server, path, p)) < 0 ||
-	    (r = conf_parse_batch(ctx, m, path, p)) < 0)
+	    (r = conf_parse_batch(ctx, m, path, p)) < 0 ||
+	    (r = conf_check_oauth2(ctx, v, path, p)) < 0)
 		return r;
 	return conf_profile_rest(ctx, m, path, p);
 }

@@ -573,3 +573,17 @@ sched_zone_offset(const struct sched_zone *z, int64_t t, int32_t *ret)
 	*ret = z->types[z->idx[lo]];
 	return 0;
 }
+
+int
+sched_zone_check(const char *tz)
+{
+	struct sched_zone *z;
+	int r;
+
+	if (tz == NULL)
+		return -EINVAL;
+	if ((r = sched_zone_load(tz, &z)) < 0)
+		return r;
+	sched_zone_free(z);
+	return 0;
+}
