@@ -24,16 +24,7 @@
 #include "run/run.h"
 #include "store/store.h"
 
-#define EXIT_RUN_FAILED	1
-#define EXIT_USAGE	2
-
-struct cli {
-	const char *config;
-	bool	 json;
-	const char *profile;		/* --profile, --last */
-	const char *folder;		/* --folder */
-	struct conf *conf;
-};
+#include "mailstow.h"
 
 static void
 usage(FILE *f)
@@ -49,6 +40,8 @@ usage(FILE *f)
 	    "  protocol (RUN_ID | --last PROFILE) [--json]\n"
 	    "  messages ARCHIVE_USER [--folder F] [--json]\n"
 	    "  show SHA256                           raw message to stdout\n"
+	    "  oauth2 login PROFILE                  sign in once (device code)\n"
+	    "  oauth2 status [--json]                the OAuth2 tokens we hold\n"
 	    "\n"
 	    "-c defaults to $MAILSTOW_CONFIG, then /etc/mailstow/mailstow.yaml.\n"
 	    "Exit status: 0 success, 1 a run failed or had errors, 2 usage or\n"
@@ -90,7 +83,9 @@ cli_check_profile(const struct conf_profile *p)
 	size_t i, n, n_warn;
 	int rc = 0;
 
-	if (p->auth.user != NULL || p->auth.master_user != NULL) {
+	/* Tokens are checked by `mailstow oauth2 status`, not here. */
+	if (!p->auth.oauth2.enabled &&
+	    (p->auth.user != NULL || p->auth.master_user != NULL)) {
 		if (conf_read_password(p, &pw, &err) < 0) {
 			fprintf(stderr, "mailstow: %s\n", err.text);
 			return -1;
@@ -473,6 +468,7 @@ static const struct {
 	{ "protocol", cmd_protocol },
 	{ "messages", cmd_messages },
 	{ "show", cmd_show },
+	{ "oauth2", cmd_oauth2 },
 };
 
 static int

@@ -36,8 +36,6 @@ _Static_assert(NELEM(imap_state_names) == _IMAP_S_MAX, "one name per state");
 static void imap_readcb(struct bufferevent *, void *);
 static void imap_eventcb(struct bufferevent *, short, void *);
 static void imap_send_capability(struct imap_client *);
-static void imap_start_auth(struct imap_client *);
-static void imap_auth_login(struct imap_client *);
 
 const char *
 imap_state_name(enum imap_state s)
@@ -105,10 +103,9 @@ imap_teardown(struct imap_client *c)
 		c->conn = NULL;
 		c->bev = NULL;
 	}
-	if (c->password != NULL) {
-		secret_free(c->password);
-		c->password = NULL;
-	}
+	secret_free(c->password);
+	secret_free(c->token);
+	c->password = c->token = NULL;
 }
 
 static void
@@ -143,6 +140,8 @@ imap_fail(struct imap_client *c, enum session_fail fail, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->why, sizeof c->why, fmt, ap);
 	va_end(ap);
+	/* A server may echo the secret into any text we keep. */
+	imap_auth_redact(c, c->why);
 	log_debug("imap %s: failed in %s: %s", c->host,
 	    imap_state_name(c->state), c->why);
 	imap_finish(c, fail);
@@ -176,6 +175,27 @@ imap_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	    c->p.timeout_ms / 1000, imap_state_name(c->state));
 }
 
+/* "AUTH=NAME": the mechanism's bit, and its name for messages. */
+static void
+imap_caps_auth(struct imap_client *c, const struct imap_value *v)
+{
+	size_t have = strlen(c->auth_mechs);
+	char esc[64];
+
+	if (v->type != IMAP_V_ATOM || v->len <= 5 ||
+	    strncasecmp(v->str, "AUTH=", 5) != 0)
+		return;
+	if (strcasecmp(v->str + 5, "XOAUTH2") == 0)
+		c->caps |= IMAP_CAP_AUTH_XOAUTH2;
+	else if (strcasecmp(v->str + 5, "OAUTHBEARER") == 0)
+		c->caps |= IMAP_CAP_AUTH_OAUTHBEARER;
+	str_escape(esc, sizeof esc, v->str + 5, v->len - 5);
+	/* Bounded: a long list is cut, it only feeds a message. */
+	if (have + strlen(esc) + 2 < sizeof c->auth_mechs)
+		snprintf(c->auth_mechs + have, sizeof c->auth_mechs - have,
+		    "%s%s", have > 0 ? " " : "", esc);
+}
+
 static void
 imap_caps_parse(struct imap_client *c, const struct imap_value *v, size_t n)
 {
@@ -193,10 +213,13 @@ imap_caps_parse(struct imap_client *c, const struct imap_value *v, size_t n)
 
 	c->caps = 0;
 	c->caps_known = true;
-	for (i = 0; i < n; i++)
+	c->auth_mechs[0] = '\0';
+	for (i = 0; i < n; i++) {
 		for (k = 0; k < NELEM(known); k++)
 			if (imap_value_is(&v[i], known[k].name))
 				c->caps |= known[k].bit;
+		imap_caps_auth(c, &v[i]);
+	}
 }
 
 /* A [CAPABILITY ...] code in any status response updates the list. */
@@ -229,7 +252,7 @@ imap_after_caps(struct imap_client *c)
 			imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 		return;
 	}
-	imap_start_auth(c);
+	imap_auth_start(c);
 }
 
 static void
@@ -288,163 +311,11 @@ imap_send_capability(struct imap_client *c)
 		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 }
 
+/* Logged in: capabilities may change now (RFC 3501 7.2.1). */
 static void
-imap_send_secret(struct imap_client *c, const char *prefix, const char *secret)
+imap_after_login(struct imap_client *c, const struct imap_response *r)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	/* Only the redacted form ever reaches the debug log. */
-	log_debug("imap %s C: %s<redacted>", c->host, prefix);
-	evbuffer_add(out, prefix, strlen(prefix));
-	evbuffer_add(out, secret, strlen(secret));
-	evbuffer_add(out, "\r\n", 2);
-	imap_arm_deadline(c);
-}
-
-static void
-imap_start_auth(struct imap_client *c)
-{
-	char prefix[64];
-	char *b64;
-
-	if (!net_is_tls(c->conn) && !c->p.allow_plaintext) {
-		imap_fail(c, SESSION_FAIL_TLS, "refusing to send the password "
-		    "without TLS (set auth.allow_plaintext: true to allow it)");
-		return;
-	}
-	imap_enter(c, IMAP_S_AUTH);
-	if (c->caps & IMAP_CAP_AUTH_PLAIN) {
-		if ((b64 = sasl_plain_b64(c->authzid, c->user,
-		    c->password)) == NULL) {
-			imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-			return;
-		}
-		snprintf(c->tag, sizeof c->tag, "a%u", ++c->tagseq);
-		if (c->caps & IMAP_CAP_SASL_IR) {
-			snprintf(prefix, sizeof prefix,
-			    "%s AUTHENTICATE PLAIN ", c->tag);
-			imap_send_secret(c, prefix, b64);
-			c->sent_auth_response = true;
-		} else {
-			evbuffer_add_printf(bufferevent_get_output(c->bev),
-			    "%s AUTHENTICATE PLAIN\r\n", c->tag);
-			imap_arm_deadline(c);
-		}
-		secret_free(b64);
-		return;
-	}
-	if (c->authzid != NULL) {
-		/* LOGIN cannot say "on behalf of"; only SASL can. */
-		imap_fail(c, SESSION_FAIL_AUTH, "a master-user login for %s "
-		    "needs AUTHENTICATE PLAIN, which %s does not offer (use "
-		    "auth.method: separator instead)", c->authzid,
-		    net_peer(c->conn));
-		return;
-	}
-	if (c->caps & IMAP_CAP_LOGINDISABLED) {
-		imap_fail(c, SESSION_FAIL_AUTH, "%s disables LOGIN "
-		    "(LOGINDISABLED) and offers no AUTHENTICATE PLAIN; no way "
-		    "to log in", net_peer(c->conn));
-		return;
-	}
-	imap_auth_login(c);
-}
-
-static void
-imap_auth_login(struct imap_client *c)
-{
-	struct evbuffer *args = evbuffer_new();
-	char prefix[64];
-	size_t n;
-	char *line;
-
-	if (args == NULL) {
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-		return;
-	}
-	if (imap_quote(args, c->user, strlen(c->user)) < 0 ||
-	    evbuffer_add(args, " ", 1) < 0 ||
-	    imap_quote(args, c->password, strlen(c->password)) < 0) {
-		evbuffer_free(args);
-		imap_fail(c, SESSION_FAIL_AUTH, "the user name or password "
-		    "has characters that LOGIN cannot carry, and %s offers no "
-		    "AUTHENTICATE PLAIN", net_peer(c->conn));
-		return;
-	}
-	n = evbuffer_get_length(args);
-	line = malloc(n + 1);
-	if (line != NULL) {
-		unsigned char *p = evbuffer_pullup(args, -1);
-
-		/* evbuffer_free() does not wipe: clear the copy it holds. */
-		memcpy(line, p, n);
-		explicit_bzero(p, n);
-		line[n] = '\0';
-		snprintf(c->tag, sizeof c->tag, "a%u", ++c->tagseq);
-		snprintf(prefix, sizeof prefix, "%s LOGIN ", c->tag);
-		imap_send_secret(c, prefix, line);
-		c->sent_auth_response = true;
-		explicit_bzero(line, n);
-		free(line);
-	}
-	evbuffer_free(args);
-	if (line == NULL)
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-}
-
-/* "+" during AUTHENTICATE PLAIN without SASL-IR: send the response once. */
-static void
-imap_on_continue(struct imap_client *c)
-{
-	char *b64;
-
-	if (c->state != IMAP_S_AUTH) {
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s sent a continuation "
-		    "request nobody asked for (in %s)", net_peer(c->conn),
-		    imap_state_name(c->state));
-		return;
-	}
-	if (c->sent_auth_response) {
-		/* A second challenge for PLAIN: cancel the exchange. */
-		evbuffer_add(bufferevent_get_output(c->bev), "*\r\n", 3);
-		return;
-	}
-	if ((b64 = sasl_plain_b64(c->authzid, c->user, c->password)) ==
-	    NULL) {
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-		return;
-	}
-	imap_send_secret(c, "", b64);
-	secret_free(b64);
-	c->sent_auth_response = true;
-}
-
-static void
-imap_on_auth(struct imap_client *c, const struct imap_response *r)
-{
-	char words[512];
-
-	imap_server_words(r, words, sizeof words);
-	sasl_redact(words, c->authzid, c->user, c->password);
-	secret_free(c->password);
-	c->password = NULL;
-	if (r->status != IMAP_ST_OK) {
-		if (c->authzid != NULL)
-			imap_fail(c, SESSION_FAIL_AUTH, "login as master user "
-			    "'%s' for mailbox '%s' was refused by %s: %s; "
-			    "check that the mailbox exists, auth.master_user "
-			    "and its password, and that the server lets it "
-			    "log in for others", c->user, c->authzid,
-			    net_peer(c->conn), words);
-		else
-			imap_fail(c, SESSION_FAIL_AUTH, "login as '%s' was "
-			    "refused by %s: %s; check the user name and the "
-			    "password", c->user, net_peer(c->conn), words);
-		return;
-	}
-	/* Capabilities may change after login (RFC 3501 7.2.1). */
 	if (r->code != NULL && strcasecmp(r->code, "CAPABILITY") == 0) {
-		imap_caps_from_code(c, r);
 		imap_enter(c, IMAP_S_POSTAUTH_CAPABILITY);
 		c->ops->ready(c->arg, net_tls_summary(c->conn));
 		imap_enter(c, IMAP_S_LIST);
@@ -768,7 +639,8 @@ imap_on_tagged(struct imap_client *c, const struct imap_response *r)
 		imap_on_starttls(c, r);
 		break;
 	case IMAP_S_AUTH:
-		imap_on_auth(c, r);
+		if (imap_auth_tagged(c, r) == 0)
+			imap_after_login(c, r);
 		break;
 	case IMAP_S_LIST:
 		imap_on_list_done(c, r);
@@ -789,6 +661,7 @@ imap_on_untagged(struct imap_client *c, const struct imap_response *r)
 
 	if (r->status == IMAP_ST_BYE) {
 		imap_server_words(r, words, sizeof words);
+		imap_auth_redact(c, words);
 		snprintf(c->bye, sizeof c->bye, "%s", words);
 		return;
 	}
@@ -801,6 +674,7 @@ imap_on_untagged(struct imap_client *c, const struct imap_response *r)
 	    r->status == IMAP_ST_BAD) {
 		if (r->code != NULL && strcasecmp(r->code, "ALERT") == 0) {
 			imap_server_words(r, words, sizeof words);
+			imap_auth_redact(c, words);
 			c->ops->event(c->arg, LOG_LVL_WARN, NULL, words);
 		}
 		/* Capabilities learnt before TLS never count (RFC 3501 6.2.1). */
@@ -839,7 +713,7 @@ imap_dispatch(struct imap_client *c, const struct imap_response *r)
 		imap_on_tagged(c, r);
 		break;
 	case IMAP_R_CONTINUE:
-		imap_on_continue(c);
+		imap_auth_continue(c, r);
 		break;
 	case IMAP_R_UNTAGGED:
 		imap_on_untagged(c, r);
@@ -945,14 +819,20 @@ static int
 imap_client_copy_params(struct imap_client *c, const struct imap_client_params *p)
 {
 	c->p = *p;
+	if (p->net.host == NULL || p->user == NULL ||
+	    (p->password == NULL && p->oauth2_token == NULL))
+		return -EINVAL;
 	c->host = strdup(p->net.host);
 	c->ca_file = xstrdup_or_null(p->net.ca_file);
 	c->server_name = xstrdup_or_null(p->net.server_name);
 	c->user = strdup(p->user);
-	c->password = strdup(p->password);
+	c->password = xstrdup_or_null(p->password);
+	c->token = xstrdup_or_null(p->oauth2_token);
 	c->authzid = xstrdup_or_null(p->authzid);
 	if ((p->authzid != NULL && c->authzid == NULL) ||
-	    c->host == NULL || c->user == NULL || c->password == NULL ||
+	    (p->password != NULL && c->password == NULL) ||
+	    (p->oauth2_token != NULL && c->token == NULL) ||
+	    c->host == NULL || c->user == NULL ||
 	    (p->net.ca_file != NULL && c->ca_file == NULL) ||
 	    (p->net.server_name != NULL && c->server_name == NULL))
 		return -ENOMEM;
@@ -961,6 +841,7 @@ imap_client_copy_params(struct imap_client *c, const struct imap_client_params *
 	c->p.net.server_name = c->server_name;
 	c->p.user = c->user;
 	c->p.password = NULL;
+	c->p.oauth2_token = NULL;
 	if (c->p.limits.max_line == 0)
 		imap_limits_default(&c->p.limits);
 	/*

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/sasl.h"
 #include "base/session.h"
 #include "imap/imap_parser.h"
 #include "net/net.h"
@@ -22,9 +23,16 @@ struct imap_client;
 struct imap_client_params {
 	struct net_params net;		/* strings are copied */
 	const char *user;
-	const char *password;		/* copied, wiped once sent */
+	const char *password;		/* copied, wiped once sent; may be
+					 * NULL with oauth2_token */
 	const char *authzid;		/* SASL PLAIN: act for this user
 					 * (master-user login); NULL: none */
+	const char *oauth2_token;	/* non-NULL: AUTHENTICATE XOAUTH2 or
+					 * OAUTHBEARER with this access token
+					 * instead of the password; copied,
+					 * wiped once answered.  A refused
+					 * token: SESSION_FAIL_AUTH */
+	enum sasl_mech mech;		/* which, for oauth2_token */
 	bool	 allow_plaintext;	/* send credentials without TLS */
 	uint32_t timeout_ms;		/* per-response deadline (see .c) */
 	uint64_t max_message_size;	/* larger: SESSION_ITEM_TOO_LARGE */

@@ -1,12 +1,14 @@
 /*
- * imap_client_private.h - what imap_client.c (connection, login, LIST)
- * and imap_fetch.c (EXAMINE, SEARCH, FETCH) share.
+ * imap_client_private.h - what imap_client.c (connection, capabilities,
+ * LIST), imap_auth.c (login) and imap_fetch.c (EXAMINE, SEARCH, FETCH)
+ * share.
  */
 #ifndef MAILSTOW_IMAP_CLIENT_PRIVATE_H
 #define MAILSTOW_IMAP_CLIENT_PRIVATE_H
 
 #include <event2/event.h>
 
+#include "base/sasl.h"
 #include "imap/imap_client.h"
 #include "imap/imap_util.h"
 
@@ -36,6 +38,8 @@ enum imap_cap {
 	IMAP_CAP_LITERALPLUS	= 1 << 5,
 	IMAP_CAP_ESEARCH	= 1 << 6,
 	IMAP_CAP_CONDSTORE	= 1 << 7,
+	IMAP_CAP_AUTH_XOAUTH2	= 1 << 8,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1 << 9,
 };
 
 struct imap_folder {
@@ -60,6 +64,8 @@ struct imap_client {
 	struct imap_client_params p;
 	char	*host, *ca_file, *server_name, *user, *password;
 	char	*authzid;		/* act for this user, or NULL */
+	char	*token;			/* OAuth2 access token, or NULL; wiped
+					 * once answered, like the password */
 	const struct session_ops *ops;
 	void	*arg;
 
@@ -72,13 +78,17 @@ struct imap_client {
 	unsigned caps;
 	bool	 caps_known;
 	bool	 sent_auth_response;
+	bool	 sent_auth_dummy;	/* answered an OAuth2 error challenge */
+	enum sasl_mech mech;		/* the OAuth2 mechanism in use */
+	char	 auth_mechs[128];	/* "PLAIN XOAUTH2": AUTH= offered */
+	char	 auth_said[512];	/* the error challenge, escaped */
 	struct event *deadline;
 	size_t	 progress;		/* literal bytes since the deadline */
 	struct event *done_ev;
 	struct event *resume_ev;	/* process what arrived while paused */
 	bool	 paused;
 	enum session_fail fail;
-	char	 why[768];
+	char	 why[1024];
 	char	 bye[512];		/* last BYE text, for messages */
 	bool	 finished;
 
@@ -111,6 +121,15 @@ void	imap_fail(struct imap_client *, enum session_fail, const char *fmt, ...)
 void	imap_arm_deadline(struct imap_client *);
 /* Server text made safe for protocols and logs ("[CODE] text"). */
 void	imap_server_words(const struct imap_response *, char *buf, size_t len);
+
+/* imap_auth.c: LOGIN, AUTHENTICATE PLAIN, XOAUTH2 and OAUTHBEARER. */
+void	imap_auth_start(struct imap_client *);
+/* A "+" continuation (only valid during authentication). */
+void	imap_auth_continue(struct imap_client *, const struct imap_response *);
+/* The tagged answer to the login: 0 logged in, -1 the session failed. */
+int	imap_auth_tagged(struct imap_client *, const struct imap_response *);
+/* Mask the password or token, while we hold it, in server text. */
+void	imap_auth_redact(struct imap_client *, char *text);
 
 /* imap_fetch.c: the folder walk, started after LIST. */
 void	imap_walk_next_folder(struct imap_client *);

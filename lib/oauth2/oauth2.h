@@ -36,6 +36,7 @@ void	oauth2_tokens_clear(struct oauth2_tokens *);
 
 /*
  * "<archive_path>/oauth2/<profile>.json" in `buf`.  -ENAMETOOLONG.
+ * -EINVAL for a name that is empty, starts with '.' or holds a '/'.
  */
 int	oauth2_token_path(const char *archive_path, const char *profile,
 	    char *buf, size_t len);
@@ -54,12 +55,20 @@ int	oauth2_tokens_load(const char *path, struct oauth2_tokens *ret);
  * old file or the new one whole, never neither.  When run as root in a
  * directory owned by someone else (the CLI writing for the daemon's
  * user), the file is given to the directory's owner.  0 or -errno.
+ * updated_at is written as the time of this save.
  */
 int	oauth2_tokens_save(const char *path, const struct oauth2_tokens *);
 
 /* Parse a token endpoint JSON body (exposed for tests and fuzzing). */
 int	oauth2_parse_token_response(const char *body, size_t len,
 	    int64_t now, struct oauth2_tokens *ret, char *err, size_t errlen);
+
+/*
+ * Parse the bytes of a token file (exposed for tests and fuzzing): 0 and
+ * *ret, or -EINVAL when malformed.  Strings are checked like a response's.
+ */
+int	oauth2_tokens_parse(const char *data, size_t len,
+	    struct oauth2_tokens *ret);
 
 enum oauth2_status {
 	OAUTH2_OK,
@@ -100,6 +109,15 @@ struct oauth2_device {
 void	oauth2_device_clear(struct oauth2_device *);
 
 /*
+ * Parse a device authorization response (exposed for tests and fuzzing).
+ * "verification_url" (Google) is read as verification_uri; interval
+ * defaults to 5 and is at most 600, expires_in is required.  0 and *ret,
+ * or -EINVAL with `err` naming the member at fault (never its value).
+ */
+int	oauth2_parse_device_response(const char *body, size_t len,
+	    struct oauth2_device *ret, char *err, size_t errlen);
+
+/*
  * The outcome of a request, borrowed for the callback's length (the
  * callee may move the strings out and NULL them).  `why` is a sentence
  * for the protocol and the journal: what happened and what to do, with
@@ -134,7 +152,8 @@ int	oauth2_device_start(struct oauth2_client *, const struct conf_profile *p,
 int	oauth2_device_poll(struct oauth2_client *, const struct conf_profile *p,
 	    const char *device_code, oauth2_cb, void *arg,
 	    struct oauth2_request **ret);
-/* The callback will not run. */
+/* The callback will not run.  Only before it ran: the request is freed
+ * once its callback returns.  NULL is fine. */
 void	oauth2_request_cancel(struct oauth2_request *);
 
 /*

@@ -1,9 +1,10 @@
 /*
  * pop3_auth.c - logging in to a POP3 server: SASL PLAIN through AUTH
  * with an initial response (RFC 5034) or after a "+" challenge, USER and
- * PASS (RFC 1939 7), or APOP when the profile asks for it.  The password
- * is wiped as soon as the server answered its use, and the debug log only
- * ever sees it redacted.
+ * PASS (RFC 1939 7), APOP when the profile asks for it, or an OAuth2
+ * access token through AUTH XOAUTH2 or OAUTHBEARER (RFC 7628) with the
+ * error challenge of a refused token.  The secret is wiped as soon as the
+ * server answered its use, and the debug log only ever sees it redacted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +80,96 @@ pop3_auth_plain(struct pop3_client *c)
 		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 }
 
+void
+pop3_auth_redact(struct pop3_client *c, char *text)
+{
+	if (c->password != NULL)
+		sasl_redact(text, c->authzid, c->user, c->password);
+	if (c->token != NULL)
+		sasl_redact_oauth(text, c->user, c->p.net.host, c->p.net.port,
+		    c->token);
+}
+
+/* The initial response of the chosen OAuth2 mechanism; NULL: failed. */
+static char *
+pop3_oauth_response(struct pop3_client *c)
+{
+	char *b64;
+	int err;
+
+	err = sasl_oauth_b64(c->mech, c->user, c->p.net.host, c->p.net.port,
+	    c->token, &b64);
+	if (err == 0)
+		return b64;
+	if (err == -ENOMEM)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+	else if (err == -EINVAL)
+		pop3_fail(c, SESSION_FAIL_AUTH, "auth.user is empty or holds "
+		    "control characters; an OAuth2 login (%s) cannot carry "
+		    "it", sasl_mech_name(c->mech));
+	else
+		pop3_fail(c, SESSION_FAIL_AUTH, "the OAuth2 access token is "
+		    "empty, longer than %d bytes or holds bytes other than "
+		    "printable ASCII; it is not a bearer token (RFC 6750), "
+		    "so it was not sent", SASL_OAUTH_MAX_TOKEN);
+	return NULL;
+}
+
+/* Neither mechanism fits: say what the server offers and what to set. */
+static void
+pop3_oauth_unoffered(struct pop3_client *c)
+{
+	const char *offers = c->capa_failed ? "it refused CAPA, so it "
+	    "announces no SASL mechanism" : (c->caps & POP3_CAP_SASL_PLAIN) ?
+	    "its CAPA offers SASL PLAIN only" : "its CAPA has no SASL line "
+	    "naming an OAuth2 mechanism";
+
+	if (c->p.mech == SASL_MECH_AUTO)
+		pop3_fail(c, SESSION_FAIL_AUTH, "%s offers neither SASL "
+		    "OAUTHBEARER nor XOAUTH2 (%s), so the OAuth2 token cannot "
+		    "be used with any auth.mechanism; check server.host and "
+		    "that the server accepts OAuth2 logins", net_peer(c->conn),
+		    offers);
+	else
+		pop3_fail(c, SESSION_FAIL_AUTH, "auth.mechanism is %s, but %s "
+		    "does not offer SASL %s (%s); set auth.mechanism to one it "
+		    "offers, or leave it out", sasl_mech_key(c->p.mech),
+		    net_peer(c->conn), sasl_mech_name(c->p.mech), offers);
+}
+
+static void
+pop3_auth_oauth(struct pop3_client *c)
+{
+	char cmd[32];
+	char *b64;
+	int err;
+
+	if (c->authzid != NULL) {
+		pop3_fail(c, SESSION_FAIL_AUTH, "auth.master_user cannot be "
+		    "combined with auth.oauth2");
+		return;
+	}
+	if (sasl_oauth_pick(c->p.mech, c->caps & POP3_CAP_SASL_XOAUTH2,
+	    c->caps & POP3_CAP_SASL_OAUTHBEARER, &c->mech) < 0) {
+		pop3_oauth_unoffered(c);
+		return;
+	}
+	if ((b64 = pop3_oauth_response(c)) == NULL)
+		return;
+	pop3_enter(c, POP3_S_AUTH);
+	snprintf(cmd, sizeof cmd, "AUTH %s ", sasl_mech_name(c->mech));
+	/* RFC 5034 4: a real token is too long; it waits for the "+". */
+	if (strlen(cmd) + strlen(b64) + 2 <= POP3_MAX_COMMAND) {
+		err = pop3_send_secret(c, cmd, b64);
+		c->sent_auth_response = true;
+	} else {
+		err = pop3_send(c, "AUTH %s", sasl_mech_name(c->mech));
+	}
+	secret_free(b64);
+	if (err < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
 static void
 pop3_auth_apop(struct pop3_client *c)
 {
@@ -109,8 +200,9 @@ void
 pop3_start_auth(struct pop3_client *c)
 {
 	if (!net_is_tls(c->conn) && !c->p.allow_plaintext) {
-		pop3_fail(c, SESSION_FAIL_TLS, "refusing to send the password "
-		    "without TLS (set auth.allow_plaintext: true to allow it)");
+		pop3_fail(c, SESSION_FAIL_TLS, "refusing to send the %s without "
+		    "TLS (set auth.allow_plaintext: true to allow it)",
+		    c->token != NULL ? "OAuth2 token" : "password");
 		return;
 	}
 	if (!pop3_clean(c->user) || strlen(c->user) > POP3_MAX_USER) {
@@ -119,7 +211,9 @@ pop3_start_auth(struct pop3_client *c)
 		    POP3_MAX_USER);
 		return;
 	}
-	if (c->authzid != NULL && !(c->caps & POP3_CAP_SASL_PLAIN)) {
+	if (c->token != NULL) {
+		pop3_auth_oauth(c);
+	} else if (c->authzid != NULL && !(c->caps & POP3_CAP_SASL_PLAIN)) {
 		/* Only SASL carries "log in as X on behalf of Y". */
 		pop3_fail(c, SESSION_FAIL_AUTH, "a master-user login for %s "
 		    "needs SASL PLAIN, which %s does not offer (use "
@@ -189,6 +283,62 @@ pop3_auth_continue(struct pop3_client *c)
 		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
 }
 
+/*
+ * A "+" during an OAuth2 AUTH: before our response it asks for it; after
+ * it, it is the error challenge (RFC 7628 3.2.2), kept and answered with
+ * the dummy response so that the server ends with its -ERR; after that,
+ * a loop we do not enter.
+ */
+static void
+pop3_oauth_continue(struct pop3_client *c, const struct pop3_status *st)
+{
+	const char *dummy = sasl_oauth_dummy(c->mech);
+	char *b64;
+	int err;
+
+	if (!c->sent_auth_response) {
+		if ((b64 = pop3_oauth_response(c)) == NULL)
+			return;
+		err = pop3_send_secret(c, "", b64);
+		secret_free(b64);
+		c->sent_auth_response = true;
+	} else if (c->sent_auth_dummy) {
+		pop3_fail(c, SESSION_FAIL_PROTOCOL, "%s sent another "
+		    "continuation after the answer to its OAuth2 error "
+		    "challenge (%s); the session was closed", net_peer(c->conn),
+		    sasl_mech_name(c->mech));
+		return;
+	} else if (sasl_oauth_challenge(st->text != NULL ? st->text : "",
+	    st->text_len, c->auth_said, sizeof c->auth_said) == -EMSGSIZE) {
+		pop3_fail(c, SESSION_FAIL_PROTOCOL, "%s sent an OAuth2 error "
+		    "challenge of %zu bytes, above the limit of %d decoded "
+		    "bytes", net_peer(c->conn), st->text_len,
+		    SASL_OAUTH_MAX_CHALLENGE);
+		return;
+	} else {
+		pop3_auth_redact(c, c->auth_said);
+		err = pop3_send(c, "%s", dummy);
+		c->sent_auth_dummy = true;
+	}
+	if (err < 0)
+		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
+}
+
+static void
+pop3_oauth_refused(struct pop3_client *c, const char *words)
+{
+	if (c->sent_auth_dummy)
+		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
+		    "token (%s) was refused by %s: %s; server said %s", c->user,
+		    sasl_mech_name(c->mech), net_peer(c->conn), words,
+		    c->auth_said);
+	else
+		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
+		    "token (%s) was refused by %s: %s; check that the token "
+		    "is current and its scope allows POP3", c->user,
+		    sasl_mech_name(c->mech), net_peer(c->conn), words);
+}
+
 static void
 pop3_auth_send_pass(struct pop3_client *c)
 {
@@ -209,7 +359,16 @@ pop3_auth_status(struct pop3_client *c, const struct pop3_status *st)
 	char words[512];
 
 	if (st->kind == POP3_CONT) {
-		pop3_auth_continue(c);
+		if (c->token != NULL)
+			pop3_oauth_continue(c, st);
+		else
+			pop3_auth_continue(c);
+		return;
+	}
+	if (st->kind == POP3_ERR && c->token != NULL) {
+		pop3_server_words(st, words, sizeof words);
+		pop3_auth_redact(c, words);
+		pop3_oauth_refused(c, words);
 		return;
 	}
 	if (st->kind == POP3_ERR) {
@@ -232,7 +391,8 @@ pop3_auth_status(struct pop3_client *c, const struct pop3_status *st)
 		return;
 	}
 	secret_free(c->password);
-	c->password = NULL;
+	secret_free(c->token);
+	c->password = c->token = NULL;
 	/* Capabilities may differ once logged in (RFC 2449 5). */
 	pop3_send_capa(c, POP3_S_POSTAUTH_CAPA);
 }

@@ -112,10 +112,9 @@ pop3_teardown(struct pop3_client *c)
 		c->conn = NULL;
 		c->bev = NULL;
 	}
-	if (c->password != NULL) {
-		secret_free(c->password);
-		c->password = NULL;
-	}
+	secret_free(c->password);
+	secret_free(c->token);
+	c->password = c->token = NULL;
 }
 
 static void
@@ -150,6 +149,8 @@ pop3_fail(struct pop3_client *c, enum session_fail fail, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->why, sizeof c->why, fmt, ap);
 	va_end(ap);
+	/* A server may echo the secret into any text we keep. */
+	pop3_auth_redact(c, c->why);
 	log_debug("pop3 %s: failed in %s: %s", c->host,
 	    pop3_state_name(c->state), c->why);
 	pop3_finish(c, fail);
@@ -493,16 +494,20 @@ static int
 pop3_client_copy_params(struct pop3_client *c, const struct pop3_client_params *p)
 {
 	c->p = *p;
-	if (p->net.host == NULL || p->user == NULL || p->password == NULL)
+	if (p->net.host == NULL || p->user == NULL ||
+	    (p->password == NULL && p->oauth2_token == NULL))
 		return -EINVAL;
 	c->host = strdup(p->net.host);
 	c->ca_file = xstrdup_or_null(p->net.ca_file);
 	c->server_name = xstrdup_or_null(p->net.server_name);
 	c->user = strdup(p->user);
-	c->password = strdup(p->password);
+	c->password = xstrdup_or_null(p->password);
+	c->token = xstrdup_or_null(p->oauth2_token);
 	c->authzid = xstrdup_or_null(p->authzid);
 	if ((p->authzid != NULL && c->authzid == NULL) ||
-	    c->host == NULL || c->user == NULL || c->password == NULL ||
+	    (p->password != NULL && c->password == NULL) ||
+	    (p->oauth2_token != NULL && c->token == NULL) ||
+	    c->host == NULL || c->user == NULL ||
 	    (p->net.ca_file != NULL && c->ca_file == NULL) ||
 	    (p->net.server_name != NULL && c->server_name == NULL))
 		return -ENOMEM;
@@ -511,6 +516,7 @@ pop3_client_copy_params(struct pop3_client *c, const struct pop3_client_params *
 	c->p.net.server_name = c->server_name;
 	c->p.user = c->user;
 	c->p.password = NULL;
+	c->p.oauth2_token = NULL;
 	if (c->p.timeout_ms == 0)
 		c->p.timeout_ms = 60000;
 	if (c->p.max_message_size == 0)

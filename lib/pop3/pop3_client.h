@@ -1,6 +1,7 @@
 /*
  * pop3_client.h - a POP3 session that archives a maildrop: connect, TLS
- * or STLS, authenticate (SASL PLAIN, USER/PASS, or APOP when asked), STAT,
+ * or STLS, authenticate (SASL PLAIN, USER/PASS, APOP when asked, or an
+ * OAuth2 token with SASL XOAUTH2 or OAUTHBEARER), STAT,
  * UIDL, LIST, and pipelined RETR with each message dot-decoded and
  * streamed into the owner's sink, then QUIT.  It never sends DELE: the
  * server is left as it was.  POP3 has one folder, reported as "INBOX";
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/sasl.h"
 #include "base/session.h"
 #include "net/net.h"
 
@@ -23,9 +25,16 @@ struct pop3_client;
 struct pop3_client_params {
 	struct net_params net;		/* strings are copied */
 	const char *user;
-	const char *password;		/* copied, wiped once sent */
+	const char *password;		/* copied, wiped once sent; may be
+					 * NULL with oauth2_token */
 	const char *authzid;		/* SASL PLAIN: act for this user
 					 * (master-user login); NULL: none */
+	const char *oauth2_token;	/* non-NULL: AUTH XOAUTH2 or
+					 * OAUTHBEARER with this access token
+					 * instead of the password; copied,
+					 * wiped once answered.  A refused
+					 * token: SESSION_FAIL_AUTH */
+	enum sasl_mech mech;		/* which, for oauth2_token */
 	bool	 allow_plaintext;	/* send credentials without TLS */
 	bool	 apop;			/* log in with APOP (RFC 1939 7) */
 	uint32_t timeout_ms;		/* per-reply deadline; 0: 60 s */

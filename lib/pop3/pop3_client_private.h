@@ -17,7 +17,7 @@ enum pop3_state {
 	POP3_S_CAPA,
 	POP3_S_STLS,
 	POP3_S_HANDSHAKE,
-	POP3_S_AUTH,			/* AUTH PLAIN */
+	POP3_S_AUTH,			/* AUTH PLAIN, XOAUTH2, OAUTHBEARER */
 	POP3_S_USER,
 	POP3_S_PASS,
 	POP3_S_APOP,
@@ -47,6 +47,8 @@ struct pop3_client {
 	struct pop3_client_params p;
 	char	*host, *ca_file, *server_name, *user, *password;
 	char	*authzid;		/* act for this user, or NULL */
+	char	*token;			/* OAuth2 access token, or NULL; wiped
+					 * once answered, like the password */
 	const struct session_ops *ops;
 	void	*arg;
 
@@ -57,6 +59,9 @@ struct pop3_client {
 	bool	 capa_failed;		/* CAPA answered -ERR */
 	bool	 in_multi;		/* reading a listing after +OK */
 	bool	 sent_auth_response;
+	bool	 sent_auth_dummy;	/* answered an OAuth2 error challenge */
+	enum sasl_mech mech;		/* the OAuth2 mechanism in use */
+	char	 auth_said[512];	/* the error challenge, escaped */
 	char	 timestamp[260];	/* APOP "<...>" from the greeting */
 	struct event *deadline;
 	size_t	 progress;		/* bytes since the deadline was armed */
@@ -64,7 +69,7 @@ struct pop3_client {
 	struct event *resume_ev;	/* process what arrived while paused */
 	bool	 paused;
 	enum session_fail fail;
-	char	 why[768];
+	char	 why[1024];
 	bool	 finished;
 	char	 line[POP3_MAX_LINE + 1];
 
@@ -112,6 +117,8 @@ void	pop3_quit(struct pop3_client *);
 /* pop3_auth.c */
 void	pop3_start_auth(struct pop3_client *);
 void	pop3_auth_status(struct pop3_client *, const struct pop3_status *);
+/* Mask the password or token, while we hold it, in server text. */
+void	pop3_auth_redact(struct pop3_client *, char *text);
 
 /* pop3_retr.c: the maildrop walk, started once logged in. */
 void	pop3_walk_start(struct pop3_client *);

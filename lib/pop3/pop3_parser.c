@@ -232,16 +232,23 @@ pop3_capa_parse(const char *line, size_t len)
 		{ "TOP", POP3_CAP_TOP },
 		{ "RESP-CODES", POP3_CAP_RESP_CODES },
 	};
+	static const struct { const char *name; unsigned bit; } mechs[] = {
+		{ "PLAIN", POP3_CAP_SASL_PLAIN },
+		{ "XOAUTH2", POP3_CAP_SASL_XOAUTH2 },
+		{ "OAUTHBEARER", POP3_CAP_SASL_OAUTHBEARER },
+	};
 	const char *w;
 	size_t pos = 0, wlen, i;
+	unsigned bits = 0;
 
 	if (!pop3_word(line, len, &pos, &w, &wlen))
 		return 0;
 	if (pop3_word_is(w, wlen, "SASL")) {
 		while (pop3_word(line, len, &pos, &w, &wlen))
-			if (pop3_word_is(w, wlen, "PLAIN"))
-				return POP3_CAP_SASL_PLAIN;
-		return 0;
+			for (i = 0; i < NELEM(mechs); i++)
+				if (pop3_word_is(w, wlen, mechs[i].name))
+					bits |= mechs[i].bit;
+		return bits;
 	}
 	for (i = 0; i < NELEM(known); i++)
 		if (pop3_word_is(w, wlen, known[i].tag))

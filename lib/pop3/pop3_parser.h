@@ -87,6 +87,8 @@ enum pop3_cap {
 	POP3_CAP_UIDL		= 1 << 4,
 	POP3_CAP_TOP		= 1 << 5,
 	POP3_CAP_RESP_CODES	= 1 << 6,
+	POP3_CAP_SASL_XOAUTH2	= 1 << 7,
+	POP3_CAP_SASL_OAUTHBEARER = 1 << 8,
 };
 
 /*

@@ -187,6 +187,10 @@ run_start_next(struct run *r)
 	    r->n_active < run_max_sessions(r)) {
 		s = &r->sessions[r->next_session++];
 		r->n_active++;
+		if (r->p.profile->auth.oauth2.enabled) {
+			run_oauth2_login(s);
+			continue;
+		}
 		err = run_password(r, s->mb, &password, &cerr);
 		if (err == 0) {
 			err = run_session_start(s, password);
@@ -311,6 +315,15 @@ run_start_cb(evutil_socket_t fd, short what, void *arg)
 		run_finish(r);
 		return;
 	}
+	if (run_oauth2_init(r) < 0) {
+		run_event(r, STORE_ERROR, NULL, NULL, 0, "could not set up the "
+		    "OAuth2 token client (out of memory or libcurl)");
+		snprintf(r->result.reason, sizeof r->result.reason,
+		    "could not set up the OAuth2 token client");
+		r->n_failed = r->n_mboxes;
+		run_finish(r);
+		return;
+	}
 	if (p->auth.master_user != NULL &&
 	    conf_read_password(p, &r->master_password, &cerr) < 0) {
 		run_event(r, STORE_ERROR, NULL, NULL, 0, "%s", cerr.text);
@@ -364,6 +377,7 @@ run_cancel(struct run *r)
 	if (r == NULL || r->finished)
 		return;
 	r->cancelled = true;
+	run_oauth2_cancel(r);
 	for (i = 0; i < r->next_session; i++)
 		if (!r->sessions[i].over && r->sessions[i].src != NULL)
 			source_cancel(r->sessions[i].src);
@@ -384,6 +398,7 @@ run_free(struct run *r)
 		return;
 	/* Joins the worker: a group it holds is finished first. */
 	run_worker_free(r);
+	run_oauth2_free(r);
 	for (i = 0; i < r->n_mboxes && r->sessions != NULL; i++) {
 		struct run_session *s = &r->sessions[i];
 

@@ -61,6 +61,7 @@ struct run_session {
 	struct run_pending *pending;
 	size_t	 n_pending, cap_pending;
 	uint64_t pending_bytes;
+	bool	 oauth2_retried;	/* a refused token was refreshed once */
 };
 
 struct run_worker;
@@ -88,6 +89,13 @@ struct run {
 	char	**unknown;		/* multidrop: addresses no route knew */
 	size_t	 n_unknown;
 	bool	 unknown_truncated;
+	/* OAuth2 profiles: sessions waiting for a token, one asked at once */
+	struct oauth2_client *oauth2;
+	bool	 oauth2_own;
+	struct oauth2_request *oauth2_req;
+	struct run_session **oauth2_wait;
+	size_t	 oauth2_head, oauth2_tail;
+	char	 oauth2_path[4096];
 };
 
 extern const struct session_ops run_session_ops;
@@ -121,6 +129,16 @@ int	run_queue_finish(struct run *, const char *status,
 	    const struct store_counts *);
 /* run.c: the final row is written; report the end. */
 void	run_finish_written(struct run *, int err);
+
+/* run_oauth2.c */
+int	run_oauth2_init(struct run *);
+/* Get the session a token, then start its source (or end it). */
+void	run_oauth2_login(struct run_session *);
+/* From done(): a refused token is refreshed and tried once more. */
+bool	run_oauth2_retry(struct run_session *, enum session_fail,
+	    const char *why);
+void	run_oauth2_cancel(struct run *);
+void	run_oauth2_free(struct run *);
 
 /* run_route.c: multidrop */
 /* Archive users for the message with this header; 0 or -ENOMEM. */

@@ -353,6 +353,8 @@ rs_folder_done(void *arg, const struct session_folder *sf, bool complete)
 static void
 rs_done(void *arg, enum session_fail fail, const char *why)
 {
+	if (run_oauth2_retry(arg, fail, why))
+		return;
 	run_session_over(arg, fail, why);
 }
 

@@ -1,6 +1,7 @@
 /*
  * source.c - picks the protocol client for a profile and maps the
- * profile's settings onto that client's parameters.
+ * profile's settings and the login (password or OAuth2 token) onto that
+ * client's parameters.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +44,20 @@ source_net_params(const struct conf_profile *p, struct net_params *np)
 	np->timeout_ms = p->server.timeout_ms;
 }
 
+/* auth.mechanism in the clients' terms (they do not include conf/). */
+static enum sasl_mech
+source_mech(enum conf_auth_mech m)
+{
+	switch (m) {
+	case CONF_MECH_XOAUTH2:
+		return SASL_MECH_XOAUTH2;
+	case CONF_MECH_OAUTHBEARER:
+		return SASL_MECH_OAUTHBEARER;
+	default:
+		return SASL_MECH_AUTO;
+	}
+}
+
 static int
 source_start_imap(struct source *s, struct event_base *base,
     struct evdns_base *dns, const struct conf_profile *p,
@@ -56,6 +71,8 @@ source_start_imap(struct source *s, struct event_base *base,
 	ip.user = login->user;
 	ip.authzid = login->authzid;
 	ip.password = login->password;
+	ip.oauth2_token = login->oauth2_token;
+	ip.mech = source_mech(login->mech);
 	ip.allow_plaintext = p->auth.allow_plaintext;
 	ip.timeout_ms = p->server.timeout_ms;
 	ip.max_message_size = p->max_message_size;
@@ -75,6 +92,8 @@ source_start_pop3(struct source *s, struct event_base *base,
 	pp.user = login->user;
 	pp.authzid = login->authzid;
 	pp.password = login->password;
+	pp.oauth2_token = login->oauth2_token;
+	pp.mech = source_mech(login->mech);
 	pp.allow_plaintext = p->auth.allow_plaintext;
 	pp.apop = p->auth.apop;
 	pp.timeout_ms = p->server.timeout_ms;

@@ -1,13 +1,18 @@
 /*
  * fault.c - an LD_PRELOAD shim for the system tests that makes fsync,
- * fdatasync, write, rename and renameat fail with a chosen errno, but only
- * for files under chosen directories (the archive's messages/ and tmp/),
- * so SQLite, sockets and stdout keep working.  Built by the test itself:
+ * fdatasync, write, rename and renameat fail with a chosen errno (or kill
+ * the process just before the call), but only for files under chosen
+ * directories (the archive's messages/ and tmp/, oauth2/), so SQLite,
+ * sockets and stdout keep working.  Built by the test itself:
  *   cc -shared -fPIC -o fault.so tests/fault/fault.c -ldl
  *
  * Environment:
  *   FAULT_OPS    comma list of: fsync fdatasync write rename renameat
  *   FAULT_ERRNO  EIO (default), ENOSPC, EDQUOT, EROFS, or a number
+ *   FAULT_ACTION fail (default): the call fails with FAULT_ERRNO;
+ *                kill: the process gets SIGKILL instead of making the
+ *                call (a crash at exactly that step; logged "kill OP
+ *                /path" first)
  *   FAULT_PATHS  colon list of path prefixes (absolute, resolved); a call
  *                matches when its file (or either rename path) is under one
  *   FAULT_NTH    fail only the Nth matching call (1-based); 0 or unset:
@@ -26,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +145,14 @@ fault_log(const char *op, const char *path, const char *path2)
 	}
 }
 
+static int
+fault_killing(void)
+{
+	const char *a = getenv("FAULT_ACTION");
+
+	return a != NULL && strcmp(a, "kill") == 0;
+}
+
 /* Decide for one matching call; 1: fail it (errno set). */
 static int
 fault_fire(const char *op, const char *path)
@@ -155,9 +169,12 @@ fault_fire(const char *op, const char *path)
 	{
 		char what[64];
 
-		snprintf(what, sizeof what, "fail %s", op);
+		snprintf(what, sizeof what, "%s %s",
+		    fault_killing() ? "kill" : "fail", op);
 		fault_log(what, path, NULL);
 	}
+	if (fault_killing())
+		kill(getpid(), SIGKILL);	/* the whole process, not a thread */
 	errno = fault_errno();
 	return 1;
 }

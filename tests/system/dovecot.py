@@ -225,11 +225,16 @@ class Dovecot:
     """One Dovecot instance living in `root`, serving `cert` (a (cert, key)
     pair from Certs; default: the CA-signed localhost certificate)."""
 
-    def __init__(self, root, certs=None, cert=None, master_users=None):
+    def __init__(self, root, certs=None, cert=None, master_users=None,
+                 oauth2=None):
         """master_users: {name: password} of Dovecot master users (log in
         on behalf of any existing user: SASL PLAIN with that user as the
         authorization identity, or "user*master" logins); None: none,
-        and no master passdb in the config at all."""
+        and no master passdb in the config at all.
+        oauth2: the RFC 7662 introspection URL of an authorization server
+        (oauth2server.py): SASL XOAUTH2 and OAUTHBEARER are then offered
+        and checked by Dovecot's oauth2 passdb against that URL, while
+        PLAIN and LOGIN keep using the users' passwords."""
         self.root = pathlib.Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         # Dovecot's unprivileged processes must reach base_dir and homes.
@@ -249,6 +254,8 @@ class Dovecot:
         self.startup_seconds = None
         self.master_users = None
         self.masterfile = self.root / "masters"
+        self.oauth2 = oauth2
+        self.oauth2_conf = self.root / "dovecot-oauth2.conf.ext"
         if master_users is not None:
             self.master_users = {n: User(n, pw)
                                  for n, pw in master_users.items()}
@@ -273,7 +280,8 @@ class Dovecot:
             "ssl_key = <%s" % self.cert[1],
             "ssl_min_protocol = TLSv1.2",
             "disable_plaintext_auth = no",
-            "auth_mechanisms = plain login",
+            "auth_mechanisms = plain login%s" % (
+                " xoauth2 oauthbearer" if self.oauth2 else ""),
             "auth_failure_delay = 0",
             "auth_verbose = yes",
             "mail_location = maildir:~/Maildir:LAYOUT=fs",
@@ -284,12 +292,17 @@ class Dovecot:
             "  inbox = yes",
             "  separator = /",
             "}",
-        ] + self._master_config() + [
+        ] + self._master_config() + self._oauth2_config() + [
             "passdb {",
             "  driver = passwd-file",
             # One file per user: Dovecot re-reads a changed passwd-file
             # at most once a second, but opens a new one at once.
             "  args = scheme=PLAIN username_format=%%u %s/%%u" % self.userdir,
+        ] + ([
+            # A refused token must not be tried as a password; "none":
+            # user lookups (doveadm, the static userdb) still ask here.
+            "  mechanisms = plain login none",
+        ] if self.oauth2 else []) + [
             "}",
             "userdb {",
             "  driver = static",
@@ -348,6 +361,33 @@ class Dovecot:
             "  args = scheme=PLAIN username_format=%%u %s" % self.masterfile,
             "  master = yes",
             "  result_success = continue",
+            "}",
+        ]
+
+    def _oauth2_config(self):
+        """The oauth2 passdb, only for the token mechanisms: the token is
+        POSTed to the introspection URL (RFC 7662); "active": true and a
+        "username" equal to the login name let the user in."""
+        if not self.oauth2:
+            return []
+        self.oauth2_conf.write_text("\n".join([
+            "# written by tests/system/dovecot.py",
+            "introspection_url = %s" % self.oauth2,
+            "introspection_mode = post",
+            "force_introspection = yes",
+            "username_attribute = username",
+            "active_attribute = active",
+            "active_value = true",
+            "tls_ca_cert_file = %s" % self.ca_file,
+            "timeout_msecs = 10000",
+            "debug = yes",
+        ]) + "\n")
+        os.chmod(self.oauth2_conf, 0o644)
+        return [
+            "passdb {",
+            "  driver = oauth2",
+            "  mechanisms = xoauth2 oauthbearer",
+            "  args = %s" % self.oauth2_conf,
             "}",
         ]
 

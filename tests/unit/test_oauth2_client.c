@@ -1,0 +1,856 @@
+/*
+ * test_oauth2_client.c - the token endpoint client against an HTTPS
+ * server in a thread of this process (OpenSSL on 127.0.0.1, certificate
+ * made by the openssl command at test time): refresh with rotation stored
+ * before the answer, refused grants and what `why` says, oversized and
+ * redirected answers, an untrusted certificate, cancel, the device flow,
+ * client_credentials, and one refresh for two waiting callers.  Every
+ * `why` produced is checked for the secrets the tests use.
+ */
+#define _GNU_SOURCE	/* asprintf, strcasestr */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "base/util.h"
+#include "oauth2/oauth2.h"
+
+#define SECRET		"cl1ent-s3cret&=+"
+#define OLD_RT		"RT-OLD-4f9a8b"
+#define NEW_RT		"RT-NEW-77c1d2"
+#define NEW_AT		"AT-NEW-0e5d31"
+#define DEV_CODE	"DEVCODE-91ab"
+
+static const char *const secrets[] = {
+	SECRET, OLD_RT, NEW_RT, NEW_AT, DEV_CODE, "cl1ent-s3cret",
+};
+
+/* ---- the HTTPS server -------------------------------------------------- */
+
+struct hsrv {
+	pthread_t	 th;
+	pthread_mutex_t	 mu;
+	SSL_CTX		*ctx;
+	int		 lfd;
+	int		 stop[2];
+	uint16_t	 port;
+	const char	*resp[4];	/* raw HTTP answers, in turn */
+	int		 n_resp;
+	bool		 silent;	/* read the request, never answer */
+	int		 n_reqs;
+	char		 body[4][4096];	/* each request's body */
+};
+
+struct fx {
+	char		 dir[64];
+	char		 cert[128], key[128], secret[128], path[128];
+	struct hsrv	 srv;
+	struct event_base *base;
+	struct oauth2_client *client;
+	struct conf_profile p;
+	char		 url[128], dev_url[128];
+};
+
+static char *
+h_read_request(SSL *ssl, char *body, size_t bodylen)
+{
+	static char buf[16384];
+	size_t len = 0, clen = 0;
+	char *end, *cl;
+	int n;
+
+	for (;;) {
+		if (len + 1 >= sizeof buf)
+			return NULL;
+		if ((n = SSL_read(ssl, buf + len, (int)(sizeof buf - len - 1)))
+		    <= 0)
+			return NULL;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		if ((cl = strcasestr(buf, "Content-Length:")) != NULL)
+			clen = strtoul(cl + 15, NULL, 10);
+		if (len >= (size_t)(end + 4 - buf) + clen)
+			break;
+	}
+	snprintf(body, bodylen, "%s", end + 4);
+	return buf;
+}
+
+static void
+h_conn(struct hsrv *s, int fd)
+{
+	char body[4096];
+	const char *resp;
+	struct pollfd pfd = { s->stop[0], POLLIN, 0 };
+	SSL *ssl;
+	int i;
+
+	ssl = SSL_new(s->ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_accept(ssl) != 1 ||
+	    h_read_request(ssl, body, sizeof body) == NULL)
+		goto out;
+	pthread_mutex_lock(&s->mu);
+	i = s->n_reqs++;
+	if (i < 4)
+		snprintf(s->body[i], sizeof s->body[i], "%s", body);
+	resp = s->resp[i < s->n_resp ? i : s->n_resp - 1];
+	pthread_mutex_unlock(&s->mu);
+	if (s->silent) {
+		poll(&pfd, 1, 5000);
+		goto out;
+	}
+	SSL_write(ssl, resp, (int)strlen(resp));
+	SSL_shutdown(ssl);
+out:
+	SSL_free(ssl);
+	close(fd);
+}
+
+static void *
+h_main(void *arg)
+{
+	struct hsrv *s = arg;
+	struct pollfd pfd[2] = { { s->lfd, POLLIN, 0 },
+	    { s->stop[0], POLLIN, 0 } };
+	struct timeval tv = { 5, 0 };
+	int fd;
+
+	for (;;) {
+		if (poll(pfd, 2, 10000) <= 0 || pfd[1].revents != 0)
+			break;
+		if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		h_conn(s, fd);
+	}
+	return NULL;
+}
+
+static void
+h_start(struct fx *fx)
+{
+	struct hsrv *s = &fx->srv;
+	struct sockaddr_in sa = { 0 };
+	socklen_t salen = sizeof sa;
+
+	assert_non_null(s->ctx = SSL_CTX_new(TLS_server_method()));
+	assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ctx, fx->cert),
+	    1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(s->ctx, fx->key,
+	    SSL_FILETYPE_PEM), 1);
+	assert_true((s->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(s->lfd, 8), 0);
+	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa, &salen),
+	    0);
+	s->port = ntohs(sa.sin_port);
+	assert_int_equal(pipe(s->stop), 0);
+	pthread_mutex_init(&s->mu, NULL);
+	assert_int_equal(pthread_create(&s->th, NULL, h_main, s), 0);
+}
+
+static void
+h_stop(struct hsrv *s)
+{
+	assert_int_equal(write(s->stop[1], "x", 1), 1);
+	pthread_join(s->th, NULL);
+	close(s->stop[0]);
+	close(s->stop[1]);
+	close(s->lfd);
+	SSL_CTX_free(s->ctx);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static int
+h_reqs(struct hsrv *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->n_reqs;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* A raw HTTP answer; the caller frees it. */
+static char *
+h_answer(int status, const char *extra, const char *body)
+{
+	char *s;
+
+	assert_true(asprintf(&s, "HTTP/1.1 %d X\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "%s\r\n%s", status, strlen(body), extra, body) > 0);
+	return s;
+}
+
+/* ---- fixture ----------------------------------------------------------- */
+
+static char certdir[64];
+
+static int
+group_setup(void **state)
+{
+	char cmd[512];
+
+	strcpy(certdir, "/tmp/mailstow-test-oauth2c-XXXXXX");
+	if (mkdtemp(certdir) == NULL)
+		return -1;
+	snprintf(cmd, sizeof cmd, "cd %s && openssl req -x509 -newkey ec "
+	    "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem "
+	    "-out cert.pem -days 2 -subj /CN=localhost -addext "
+	    "subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1",
+	    certdir);
+	/* Proxies from the environment must not catch 127.0.0.1. */
+	unsetenv("https_proxy");
+	unsetenv("HTTPS_PROXY");
+	unsetenv("all_proxy");
+	unsetenv("ALL_PROXY");
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+	int fd;
+
+	assert_non_null(fx);
+	strcpy(fx->dir, "/tmp/mailstow-test-oauth2c-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->cert, sizeof fx->cert, "%s/cert.pem", certdir);
+	snprintf(fx->key, sizeof fx->key, "%s/key.pem", certdir);
+	snprintf(fx->secret, sizeof fx->secret, "%s/secret", fx->dir);
+	assert_int_equal(oauth2_token_path(fx->dir, "alice", fx->path,
+	    sizeof fx->path), 0);
+	fd = open(fx->secret, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, SECRET "\n", strlen(SECRET) + 1),
+	    (ssize_t)strlen(SECRET) + 1);
+	close(fd);
+	h_start(fx);
+	snprintf(fx->url, sizeof fx->url, "https://127.0.0.1:%u/token",
+	    fx->srv.port);
+	snprintf(fx->dev_url, sizeof fx->dev_url,
+	    "https://127.0.0.1:%u/device", fx->srv.port);
+	fx->p.name = "alice";
+	fx->p.auth.user = "alice@example.com";
+	fx->p.auth.oauth2.enabled = true;
+	fx->p.auth.oauth2.client_id = "client-1";
+	fx->p.auth.oauth2.client_secret_file = fx->secret;
+	fx->p.auth.oauth2.token_endpoint = fx->url;
+	fx->p.auth.oauth2.device_authorization_endpoint = fx->dev_url;
+	fx->p.auth.oauth2.scope = "offline_access https://x.example/IMAP";
+	fx->p.auth.oauth2.ca_file = fx->cert;
+	assert_non_null(fx->base = event_base_new());
+	assert_int_equal(oauth2_client_new(fx->base, &fx->client), 0);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[128];
+	int i;
+
+	oauth2_client_free(fx->client);
+	event_base_free(fx->base);
+	h_stop(&fx->srv);
+	for (i = 0; i < 4; i++)
+		free((char *)fx->srv.resp[i]);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+struct got {
+	struct fx	*fx;
+	int		 calls;
+	enum oauth2_status status;
+	char		 why[512];
+	struct oauth2_tokens tokens;
+	struct oauth2_tokens on_disk;	/* the file when the answer came */
+	int		 disk_rc;
+	struct oauth2_device device;
+};
+
+static void
+check_why(const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(secrets); i++)
+		if (strstr(why, secrets[i]) != NULL)
+			fail_msg("secret %s in why: %s", secrets[i], why);
+}
+
+static void
+got_clear(struct got *g)
+{
+	oauth2_tokens_clear(&g->tokens);
+	oauth2_tokens_clear(&g->on_disk);
+	oauth2_device_clear(&g->device);
+}
+
+static void
+got_cb(void *arg, struct oauth2_result *res)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->status = res->status;
+	snprintf(g->why, sizeof g->why, "%s", res->why);
+	check_why(res->why);
+	got_clear(g);
+	/* Move the strings out, as the contract allows. */
+	g->tokens = res->tokens;
+	memset(&res->tokens, 0, sizeof res->tokens);
+	g->device = res->device;
+	memset(&res->device, 0, sizeof res->device);
+	g->disk_rc = oauth2_tokens_load(g->fx->path, &g->on_disk);
+	event_base_loopbreak(g->fx->base);
+}
+
+/* Run the loop until `n` answers arrived, at most 5 seconds. */
+static void
+run_until(struct fx *fx, struct got *g, int n)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (g->calls < n) {
+		struct timeval tv = { 0, 50000 };
+
+		event_base_loopexit(fx->base, &tv);
+		event_base_dispatch(fx->base);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > 5)
+			fail_msg("no answer within 5 seconds");
+	}
+}
+
+static void
+store(struct fx *fx, const char *at, int64_t expires_at, const char *rt)
+{
+	struct oauth2_tokens t = { 0 };
+
+	t.access_token = xstrdup_or_null(at);
+	t.refresh_token = xstrdup_or_null(rt);
+	t.expires_at = expires_at;
+	assert_int_equal(oauth2_tokens_save(fx->path, &t), 0);
+	oauth2_tokens_clear(&t);
+}
+
+static void
+script(struct fx *fx, int status, const char *extra, const char *body)
+{
+	fx->srv.resp[fx->srv.n_resp++] = h_answer(status, extra, body);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+t_refresh_rotates(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	store(fx, "AT-OLD", time(NULL) - 10, OLD_RT);
+	script(fx, 200, "", "{\"access_token\":\"" NEW_AT "\",\"token_type\":"
+	    "\"Bearer\",\"expires_in\":3600,\"refresh_token\":\"" NEW_RT
+	    "\"}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	assert_int_equal(g.calls, 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.tokens.access_token, NEW_AT);
+	assert_string_equal(g.tokens.refresh_token, NEW_RT);
+	assert_true(g.tokens.expires_at >= time(NULL) + 3590);
+	/* On disk before the callback ran. */
+	assert_int_equal(g.disk_rc, 0);
+	assert_string_equal(g.on_disk.refresh_token, NEW_RT);
+	assert_string_equal(g.on_disk.access_token, NEW_AT);
+	assert_string_equal(g.on_disk.scope, fx->p.auth.oauth2.scope);
+	/* The form, every value escaped, the secret without its newline. */
+	assert_string_equal(fx->srv.body[0], "grant_type=refresh_token"
+	    "&refresh_token=" OLD_RT "&scope=offline_access%20https%3A%2F%2F"
+	    "x.example%2FIMAP&client_id=client-1&client_secret="
+	    "cl1ent-s3cret%26%3D%2B");
+	got_clear(&g);
+}
+
+static void
+t_refresh_keeps_unrotated(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	store(fx, "AT-OLD", time(NULL) + 60, OLD_RT);
+	script(fx, 200, "", "{\"access_token\":\"" NEW_AT "\",\"scope\":"
+	    "\"IMAP\"}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.on_disk.refresh_token, OLD_RT);
+	assert_string_equal(g.on_disk.access_token, NEW_AT);
+	assert_string_equal(g.on_disk.scope, "IMAP");
+	got_clear(&g);
+}
+
+static void
+t_cached(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	store(fx, "AT-VALID", time(NULL) + 3000, OLD_RT);
+	script(fx, 500, "", "{}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	assert_int_equal(g.calls, 0);	/* never from inside the call */
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.tokens.access_token, "AT-VALID");
+	assert_int_equal(h_reqs(&fx->srv), 0);
+	got_clear(&g);
+
+	/* force: the server refused it, so refresh anyway. */
+	memset(&g, 0, sizeof g);
+	g.fx = fx;
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, true,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(h_reqs(&fx->srv), 1);
+	assert_int_equal(g.status, OAUTH2_ERR_NETWORK);
+	assert_non_null(strstr(g.why, "HTTP 500"));
+	got_clear(&g);
+}
+
+static void
+t_invalid_grant(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	store(fx, NULL, 0, OLD_RT);
+	/* A server that echoes the secrets must not get them into `why`. */
+	script(fx, 400, "", "{\"error\":\"invalid_grant\",\"error_description\""
+	    ":\"AADSTS70008: token " OLD_RT " of cl1ent-s3cret&=+ expired\\n"
+	    "\\u001b[31m\"}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_LOGIN);
+	assert_non_null(strstr(g.why, "run `mailstow oauth2 login alice`"));
+	assert_non_null(strstr(g.why, "invalid_grant"));
+	assert_non_null(strstr(g.why, "AADSTS70008"));
+	assert_non_null(strstr(g.why, "\\x0a\\x1b"));
+	/* The stored tokens are left as they were. */
+	assert_string_equal(g.on_disk.refresh_token, OLD_RT);
+	got_clear(&g);
+}
+
+static void
+t_no_tokens(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_LOGIN);
+	assert_non_null(strstr(g.why, "mailstow oauth2 login alice"));
+	got_clear(&g);
+
+	/* A file with an expired access token and no refresh token. */
+	memset(&g, 0, sizeof g);
+	g.fx = fx;
+	store(fx, "AT", 1, NULL);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_LOGIN);
+	assert_non_null(strstr(g.why, "no refresh token"));
+	assert_int_equal(h_reqs(&fx->srv), 0);
+	got_clear(&g);
+}
+
+static void
+t_errors_mapped(void **state)
+{
+	static const struct {
+		int http;
+		const char *body;
+		enum oauth2_status st;
+		const char *why;
+	} cases[] = {
+		{ 401, "{\"error\":\"invalid_client\"}", OAUTH2_ERR_CLIENT,
+		    "check auth.oauth2.client_id" },
+		{ 400, "{\"error\":\"invalid_scope\"}", OAUTH2_ERR_CLIENT,
+		    "check auth.oauth2.scope" },
+		{ 400, "{\"error\":\"bogus\"}", OAUTH2_ERR_PROTOCOL, "bogus" },
+		{ 404, "<html>", OAUTH2_ERR_PROTOCOL, "HTTP 404" },
+		{ 503, "{\"error\":\"temporarily_unavailable\"}",
+		    OAUTH2_ERR_NETWORK, "HTTP 503" },
+		{ 200, "{\"access_token\":\"a b\"}", OAUTH2_ERR_PROTOCOL,
+		    "access_token holds bytes" },
+		{ 200, "not json", OAUTH2_ERR_PROTOCOL, "malformed" },
+	};
+	struct fx *fx = *state;
+	struct got g;
+	size_t i;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		memset(&g, 0, sizeof g);
+		g.fx = fx;
+		fx->srv.n_resp = 0;
+		free((char *)fx->srv.resp[0]);
+		fx->srv.resp[0] = NULL;
+		pthread_mutex_lock(&fx->srv.mu);
+		fx->srv.n_reqs = 0;
+		pthread_mutex_unlock(&fx->srv.mu);
+		script(fx, cases[i].http, "", cases[i].body);
+		assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT,
+		    got_cb, &g, NULL), 0);
+		run_until(fx, &g, 1);
+		if (g.status != cases[i].st ||
+		    strstr(g.why, cases[i].why) == NULL)
+			fail_msg("case %zu: %s: %s", i,
+			    oauth2_status_name(g.status), g.why);
+		got_clear(&g);
+	}
+}
+
+static void
+t_oversized(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+	size_t n = OAUTH2_MAX_RESPONSE + 1000;
+	char *body;
+
+	assert_non_null(body = malloc(n + 1));
+	memset(body, ' ', n);
+	memcpy(body, "{\"access_token\":\"x\"}", 20);
+	body[n] = '\0';
+	script(fx, 200, "", body);
+	free(body);
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_PROTOCOL);
+	assert_non_null(strstr(g.why, "more than 65536 bytes"));
+	got_clear(&g);
+}
+
+static void
+t_redirect_not_followed(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+	char loc[200];
+
+	snprintf(loc, sizeof loc, "Location: https://127.0.0.1:%u/other\r\n",
+	    fx->srv.port);
+	script(fx, 302, loc, "{\"access_token\":\"x\"}");
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_PROTOCOL);
+	assert_non_null(strstr(g.why, "HTTP 302"));
+	assert_non_null(strstr(g.why, "not followed"));
+	/* Give a follow the time it would take; it must not come. */
+	usleep(200000);
+	assert_int_equal(h_reqs(&fx->srv), 1);
+	got_clear(&g);
+}
+
+static void
+t_untrusted(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	fx->p.auth.oauth2.ca_file = NULL;	/* the system store */
+	script(fx, 200, "", "{\"access_token\":\"x\"}");
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_TLS);
+	assert_non_null(strstr(g.why, "check auth.oauth2.ca_file or the "
+	    "system CA store"));
+	assert_int_equal(h_reqs(&fx->srv), 0);
+	got_clear(&g);
+}
+
+static void
+t_unreachable(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	/* A port nobody listens on: connection refused. */
+	snprintf(fx->url, sizeof fx->url, "https://127.0.0.1:1/token");
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_NETWORK);
+	got_clear(&g);
+
+	/* http:// is refused before any byte is sent. */
+	memset(&g, 0, sizeof g);
+	g.fx = fx;
+	snprintf(fx->url, sizeof fx->url, "http://127.0.0.1:%u/token",
+	    fx->srv.port);
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_CLIENT);
+	assert_int_equal(h_reqs(&fx->srv), 0);
+	got_clear(&g);
+}
+
+static void
+t_cancel(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx }, g2 = { .fx = fx };
+	struct oauth2_request *req;
+	struct timeval tv = { 0, 300000 };
+
+	fx->srv.silent = true;
+	script(fx, 200, "", "{\"access_token\":\"x\"}");
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, &req), 0);
+	/* Let it connect and send, then cancel. */
+	while (h_reqs(&fx->srv) == 0) {
+		struct timeval s = { 0, 20000 };
+
+		event_base_loopexit(fx->base, &s);
+		event_base_dispatch(fx->base);
+	}
+	oauth2_request_cancel(req);
+	/* A second one is left pending for oauth2_client_free(). */
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g2, NULL), 0);
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(g2.calls, 0);
+	oauth2_client_free(fx->client);
+	fx->client = NULL;
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+	assert_int_equal(g2.calls, 0);
+}
+
+static void
+t_cancel_cached(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+	struct oauth2_request *req;
+	struct timeval tv = { 0, 50000 };
+
+	store(fx, "AT-VALID", time(NULL) + 3000, OLD_RT);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, &req), 0);
+	oauth2_request_cancel(req);
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+	assert_int_equal(g.calls, 0);
+}
+
+/* Two callers, one expired token: one refresh, both answered. */
+static void
+t_one_refresh_for_two(void **state)
+{
+	struct fx *fx = *state;
+	struct got g1 = { .fx = fx }, g2 = { .fx = fx }, g3 = { .fx = fx };
+	struct oauth2_request *r1;
+
+	store(fx, "AT-OLD", 1, OLD_RT);
+	script(fx, 200, "", "{\"access_token\":\"" NEW_AT "\","
+	    "\"refresh_token\":\"" NEW_RT "\"}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g1, &r1), 0);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g2, NULL), 0);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, true,
+	    got_cb, &g3, NULL), 0);
+	/* The first caller gives up; the others still get the refresh. */
+	oauth2_request_cancel(r1);
+	run_until(fx, &g2, 1);
+	run_until(fx, &g3, 1);
+	assert_int_equal(g1.calls, 0);
+	assert_int_equal(g2.status, OAUTH2_OK);
+	assert_int_equal(g3.status, OAUTH2_OK);
+	assert_string_equal(g2.tokens.access_token, NEW_AT);
+	assert_string_equal(g3.tokens.access_token, NEW_AT);
+	assert_string_equal(g3.on_disk.refresh_token, NEW_RT);
+	assert_int_equal(h_reqs(&fx->srv), 1);
+	got_clear(&g2);
+	got_clear(&g3);
+}
+
+static void
+t_client_credentials(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	fx->p.auth.oauth2.flow = CONF_OAUTH2_CLIENT_CREDENTIALS;
+	script(fx, 200, "", "{\"access_token\":\"" NEW_AT "\","
+	    "\"expires_in\":600}");
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.on_disk.access_token, NEW_AT);
+	assert_null(g.on_disk.refresh_token);
+	assert_string_equal(fx->srv.body[0], "grant_type=client_credentials"
+	    "&scope=offline_access%20https%3A%2F%2Fx.example%2FIMAP"
+	    "&client_id=client-1&client_secret=cl1ent-s3cret%26%3D%2B");
+	got_clear(&g);
+}
+
+static void
+t_device_flow(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+
+	script(fx, 200, "", "{\"device_code\":\"" DEV_CODE "\",\"user_code\":"
+	    "\"WDJB-MJHT\",\"verification_uri\":\"https://example.com/dev\","
+	    "\"expires_in\":900}");
+	script(fx, 400, "", "{\"error\":\"authorization_pending\"}");
+	script(fx, 400, "", "{\"error\":\"slow_down\"}");
+	script(fx, 200, "", "{\"access_token\":\"" NEW_AT "\","
+	    "\"refresh_token\":\"" NEW_RT "\"}");
+	assert_int_equal(oauth2_device_start(fx->client, &fx->p, got_cb, &g,
+	    NULL), 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.device.device_code, DEV_CODE);
+	assert_string_equal(g.device.user_code, "WDJB-MJHT");
+	assert_int_equal(g.device.interval, 5);
+	/* RFC 8628 3.1: a confidential client authenticates here too. */
+	assert_string_equal(fx->srv.body[0], "scope=offline_access%20https"
+	    "%3A%2F%2Fx.example%2FIMAP&client_id=client-1"
+	    "&client_secret=cl1ent-s3cret%26%3D%2B");
+	assert_int_equal(oauth2_device_poll(fx->client, &fx->p, DEV_CODE,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 2);
+	assert_int_equal(g.status, OAUTH2_ERR_PENDING);
+	assert_int_equal(oauth2_device_poll(fx->client, &fx->p, DEV_CODE,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 3);
+	assert_int_equal(g.status, OAUTH2_ERR_SLOW_DOWN);
+	assert_int_equal(oauth2_device_poll(fx->client, &fx->p, DEV_CODE,
+	    got_cb, &g, NULL), 0);
+	run_until(fx, &g, 4);
+	assert_int_equal(g.status, OAUTH2_OK);
+	assert_string_equal(g.tokens.refresh_token, NEW_RT);
+	assert_string_equal(fx->srv.body[3], "grant_type=urn%3Aietf%3Aparams"
+	    "%3Aoauth%3Agrant-type%3Adevice_code&device_code=" DEV_CODE
+	    "&client_id=client-1&client_secret=cl1ent-s3cret%26%3D%2B");
+	got_clear(&g);
+}
+
+static void
+t_secret_file_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+	char expect[300];
+
+	assert_int_equal(chmod(fx->secret, 0640), 0);
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), 0);
+	assert_int_equal(g.calls, 0);
+	run_until(fx, &g, 1);
+	assert_int_equal(g.status, OAUTH2_ERR_LOCAL);
+	snprintf(expect, sizeof expect, "chmod 600 %s", fx->secret);
+	assert_non_null(strstr(g.why, expect));
+	assert_int_equal(h_reqs(&fx->srv), 0);
+	got_clear(&g);
+
+	/* Missing configuration is refused at the call, no callback. */
+	fx->p.auth.oauth2.token_endpoint = NULL;
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
+	    &g, NULL), -EINVAL);
+	fx->p.auth.oauth2.token_endpoint = fx->url;
+	assert_int_equal(oauth2_refresh(fx->client, &fx->p, "", got_cb, &g,
+	    NULL), -EINVAL);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(t_refresh_rotates),
+		T(t_refresh_keeps_unrotated),
+		T(t_cached),
+		T(t_invalid_grant),
+		T(t_no_tokens),
+		T(t_errors_mapped),
+		T(t_oversized),
+		T(t_redirect_not_followed),
+		T(t_untrusted),
+		T(t_unreachable),
+		T(t_cancel),
+		T(t_cancel_cached),
+		T(t_one_refresh_for_two),
+		T(t_client_credentials),
+		T(t_device_flow),
+		T(t_secret_file_refused),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
