@@ -1,5 +1,5 @@
 /*
- * store.c - opening and closing an archive: the directory layout, the
+ * store.c - opening and closing an archive: its top directories, the
  * exclusive lock that makes one process the only writer, the sweep of
  * temp files left by killed processes, schema migrations by
  * PRAGMA user_version, and the small SQLite helpers the other files share.
@@ -20,7 +20,7 @@
 #include "base/util.h"
 #include "store_private.h"
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 
 /*
  * migrations[i] brings the schema from version i to i + 1 and sets
@@ -87,6 +87,15 @@ static const char *const store_migrations[] = {
 	"  uidl TEXT NOT NULL, run INTEGER REFERENCES runs(id),"
 	"  UNIQUE(profile, mailbox, folder, uidvalidity, uid, uidl));"
 	"PRAGMA user_version = 2;",
+	/* 3: facts about the archive itself.  'layout' says where message
+	 * files live; an archive from before has them at messages/ab/cd/
+	 * and store_layout_open() moves them, then records layout 2.  A new
+	 * archive is set to 2 by store_migrate() in the same transaction. */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value NOT NULL);"
+	"INSERT INTO meta(key, value) VALUES('layout', 1);"
+	"PRAGMA user_version = 3;",
 };
 _Static_assert(sizeof store_migrations / sizeof *store_migrations ==
     STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -234,25 +243,6 @@ const char *
 store_root(const struct store *s)
 {
 	return s->root;
-}
-
-int
-store_message_path(const struct store *s, const char *hex, char *buf,
-    size_t buflen)
-{
-	size_t i;
-	int n;
-
-	if (hex == NULL || strlen(hex) != STORE_HEX_LEN)
-		return -EINVAL;
-	for (i = 0; i < STORE_HEX_LEN; i++)
-		if (strchr("0123456789abcdef", hex[i]) == NULL)
-			return -EINVAL;
-	n = snprintf(buf, buflen, "%s/messages/%.2s/%.2s/%s", s->root, hex,
-	    hex + 2, hex);
-	if (n < 0 || (size_t)n >= buflen)
-		return -ERANGE;
-	return 0;
 }
 
 /* fsync the directory that holds `path` (after creating an entry in it). */
@@ -403,7 +393,7 @@ store_sweep(struct store *s)
 }
 
 static int
-store_layout(struct store *s, char *err, size_t errlen)
+store_make_dirs(struct store *s, char *err, size_t errlen)
 {
 	int r;
 
@@ -447,7 +437,7 @@ store_check_version(struct store *s, int v, char *err, size_t errlen)
 static int
 store_migrate(struct store *s, char *err, size_t errlen)
 {
-	int r, v = 0;
+	int r, v = 0, from;
 
 	if ((r = store_exec(s, "BEGIN IMMEDIATE")) < 0)
 		goto fail;
@@ -457,9 +447,13 @@ store_migrate(struct store *s, char *err, size_t errlen)
 		store_exec(s, "ROLLBACK");
 		return r;
 	}
-	for (; v < STORE_SCHEMA_VERSION; v++)
+	for (from = v; v < STORE_SCHEMA_VERSION; v++)
 		if ((r = store_exec(s, store_migrations[v])) < 0)
 			goto rollback;
+	/* A new archive has no files to move: it starts in the new layout
+	 * (its fan-out directories are made right after, at every open). */
+	if (from == 0 && (r = store_layout_set(s, STORE_LAYOUT_AB)) < 0)
+		goto rollback;
 	if ((r = store_exec(s, "COMMIT")) < 0)
 		goto rollback;
 	return 0;
@@ -576,7 +570,7 @@ store_open_rdwr(struct store *s, char *err, size_t errlen)
 
 	if ((r = store_make_root(s, err, errlen)) < 0 ||
 	    (r = store_lock(s, err, errlen)) < 0 ||
-	    (r = store_layout(s, err, errlen)) < 0)
+	    (r = store_make_dirs(s, err, errlen)) < 0)
 		return r;
 	if ((r = store_create_index(s)) < 0)
 		return store_seterr(err, errlen, r, "cannot create "
@@ -585,6 +579,7 @@ store_open_rdwr(struct store *s, char *err, size_t errlen)
 	    SQLITE_OPEN_CREATE, err, errlen)) < 0 ||
 	    (r = store_pragmas(s, err, errlen)) < 0 ||
 	    (r = store_migrate(s, err, errlen)) < 0 ||
+	    (r = store_layout_open(s, err, errlen)) < 0 ||
 	    (r = store_mark_interrupted(s, err, errlen)) < 0)
 		return r;
 	return 0;
@@ -615,12 +610,22 @@ store_open_rdonly(struct store *s, char *err, size_t errlen)
 	if (v == 0)
 		return store_seterr(err, errlen, -ENOENT, "no archive at %s "
 		    "(index.sqlite was never initialised)", s->root);
-	return store_check_version(s, v, err, errlen);
+	if ((r = store_check_version(s, v, err, errlen)) < 0)
+		return r;
+	return store_layout_read(s, v, err, errlen);
 }
 
 int
 store_open(const char *root, enum store_open_flags flags, struct store **ret,
     char *err, size_t errlen)
+{
+	return store_test_open(root, flags, NULL, ret, err, errlen);
+}
+
+int
+store_test_open(const char *root, enum store_open_flags flags,
+    const struct store_fault *fault, struct store **ret, char *err,
+    size_t errlen)
 {
 	struct store *s;
 	int r;
@@ -634,6 +639,10 @@ store_open(const char *root, enum store_open_flags flags, struct store **ret,
 	}
 	s->rootfd = s->tmpfd = s->msgfd = s->lockfd = -1;
 	s->rdonly = flags == STORE_RDONLY;
+	s->layout = STORE_LAYOUT_AB_CD;
+	s->pid = (long)getpid();
+	if (fault != NULL)
+		s->fault = *fault;
 	if (s->rdonly)
 		r = store_open_rdonly(s, err, errlen);
 	else
@@ -663,6 +672,8 @@ store_clone(struct store *parent, struct store **ret, char *err, size_t errlen)
 	s->lockfd = -1;
 	s->parent = parent;
 	s->fault = parent->fault;
+	s->layout = parent->layout;
+	s->pid = parent->pid;
 	s->rootfd = fcntl(parent->rootfd, F_DUPFD_CLOEXEC, 0);
 	s->tmpfd = fcntl(parent->tmpfd, F_DUPFD_CLOEXEC, 0);
 	s->msgfd = fcntl(parent->msgfd, F_DUPFD_CLOEXEC, 0);

@@ -1,11 +1,15 @@
 /*
  * store.h - the archive: content-addressed message files under
- * <root>/messages/ab/cd/<sha256> plus a SQLite index (<root>/index.sqlite,
- * WAL, migrations by PRAGMA user_version) and the run protocol.
+ * <root>/messages/ab/<sha256> (ab: the first byte of the hash; the 256
+ * directories are made when the archive is) plus a SQLite index
+ * (<root>/index.sqlite, WAL, migrations by PRAGMA user_version) and the
+ * run protocol.  Archives of the older messages/ab/cd/<sha256> layout are
+ * moved to this one by the first RDWR open.
  *
  * Durability contract (DESIGN.md rule 1): a message is archived only when
  * its file is fsynced, renamed into place, its directory fsynced, and THEN
- * its index row committed.  store_commit() does that for a batch.  Files
+ * its index row committed.  store_commit() does that for a batch (one
+ * fsync per new file, one per distinct directory of the batch).  Files
  * without rows (a crash between the two steps) are harmless: the next
  * commit of the same bytes finds the file and adds the row.
  *
@@ -26,7 +30,8 @@ struct store_blob;
 
 enum store_open_flags {
 	STORE_RDWR = 0,		/* takes <root>/lock (flock, non-blocking),
-				 * creates directories, migrates, sweeps
+				 * creates directories, migrates (schema
+				 * and file layout), sweeps
 				 * <root>/tmp and marks runs left "running"
 				 * by a dead process as "interrupted" */
 	STORE_RDONLY = 1,	/* no lock, no changes: for reading
@@ -73,7 +78,12 @@ void	store_blob_drop_header(struct store_blob *);
 /* Abandon: closes and unlinks the temp file.  NULL is fine. */
 void	store_blob_free(struct store_blob *);
 
-/* Path of the file for a 64-hex-digit hash (exists or not). */
+/*
+ * Path of the file for a 64-hex-digit hash: where it is, or where it
+ * would be if it is not there.  On a RDONLY handle of an archive whose
+ * move to the new layout has not finished, that may be the old place.
+ * -EINVAL for a bad hash, -ERANGE when buf is too small.
+ */
 int	store_message_path(const struct store *, const char *hex, char *buf,
 	    size_t buflen);
 

@@ -29,7 +29,7 @@ store_blob_mktemp(struct store_blob *b)
 	 * name unique, O_EXCL makes sure. */
 	for (i = 0; i < STORE_TMP_TRIES; i++) {
 		snprintf(b->tmpname, sizeof b->tmpname, "%ld-%llu.tmp",
-		    (long)getpid(), (unsigned long long)++s->tmpseq);
+		    s->pid, (unsigned long long)++s->tmpseq);
 		fd = openat(s->tmpfd, b->tmpname, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
 		if (fd >= 0)

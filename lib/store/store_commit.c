@@ -1,7 +1,8 @@
 /*
  * store_commit.c - making a batch of messages durable in the order rule 1
- * of DESIGN.md demands: every file fsynced, renamed into messages/ab/cd/,
- * its directory fsynced, and only then the index rows, in one transaction.
+ * of DESIGN.md demands: every new file fsynced, renamed into messages/ab/,
+ * each directory fsynced once, and only then the index rows, in one
+ * transaction.
  * Also the incremental state the planner reads: known UIDs, folder state.
  */
 #include <sys/stat.h>
@@ -15,33 +16,6 @@
 
 #include "base/log.h"
 #include "store_private.h"
-
-/*
- * Create messages/<rel> when missing and make its entry in `parentrel`
- * (NULL: messages/ itself) durable.  If that fsync fails the new directory
- * is removed again, so that the next commit creates it and syncs anew
- * instead of trusting an entry that may not be on disk.
- */
-static int
-store_ensure_dir(struct store *s, const char *rel, const char *parentrel)
-{
-	int pfd, r = 0;
-
-	if (mkdirat(s->msgfd, rel, STORE_DIR_MODE) < 0)
-		return errno == EEXIST ? 0 : -errno;
-	if (parentrel == NULL)
-		pfd = s->msgfd;
-	else if ((pfd = openat(s->msgfd, parentrel, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW)) < 0)
-		r = -errno;
-	if (r == 0 && store_fsync(s, pfd) < 0)
-		r = -errno;
-	if (parentrel != NULL && pfd >= 0)
-		close(pfd);
-	if (r < 0)
-		unlinkat(s->msgfd, rel, AT_REMOVEDIR);
-	return r;
-}
 
 /* Is the final file there already, with the size these bytes have? */
 static int
@@ -69,6 +43,13 @@ store_have_file(struct store *s, const char *rel, uint64_t size, bool *ret)
 	return 0;
 }
 
+/* messages/ab/<sha256>, relative to s->msgfd. */
+static void
+store_blob_rel(const struct store_blob *b, char *rel, size_t len)
+{
+	snprintf(rel, len, "%.2s/%s", b->hex, b->hex);
+}
+
 /* The blob's descriptor was closed at its end: fsync it by name. */
 static int
 store_fsync_tmp(struct store *s, struct store_blob *b)
@@ -84,42 +65,46 @@ store_fsync_tmp(struct store *s, struct store_blob *b)
 	return r;
 }
 
-/* The temp file was fsynced already; rename it into place (or drop it if the same
- * bytes are there already).  The caller fsyncs the directory. */
+/*
+ * Rename the fsynced temp file into messages/ab/.  The fan-out directories
+ * exist from the archive's open; one that went missing since is made
+ * again (and its entry synced) before a second try.  The caller fsyncs
+ * messages/ab afterwards.
+ */
 static int
 store_place_blob(struct store *s, struct store_blob *b, char *err,
     size_t errlen)
 {
-	char rel[STORE_HEX_LEN + 8], dir1[3], dir2[6];
-	bool have;
+	char rel[STORE_HEX_LEN + 4], dir[3];
 	int r;
 
-	snprintf(dir1, sizeof dir1, "%.2s", b->hex);
-	snprintf(dir2, sizeof dir2, "%.2s/%.2s", b->hex, b->hex + 2);
-	snprintf(rel, sizeof rel, "%s/%s", dir2, b->hex);
-	if ((r = store_have_file(s, rel, b->size, &have)) < 0)
-		return store_seterr(err, errlen, r, "cannot check "
-		    "%s/messages/%s: %s", s->root, rel, strerror(-r));
-	if (have) {
-		if (unlinkat(s->tmpfd, b->tmpname, 0) == 0)
-			b->tmp_exists = false;
-		return 0;
+	store_blob_rel(b, rel, sizeof rel);
+	if (store_renameat(s, s->tmpfd, b->tmpname, s->msgfd, rel) < 0) {
+		r = -errno;
+		snprintf(dir, sizeof dir, "%.2s", b->hex);
+		if (r == -ENOENT && (r = store_layout_mkdir(s, dir)) < 0)
+			return store_seterr(err, errlen, r, "cannot create "
+			    "%s/messages/%s: %s", s->root, dir, strerror(-r));
+		if (r == 0 && store_renameat(s, s->tmpfd, b->tmpname, s->msgfd,
+		    rel) < 0)
+			r = -errno;
+		if (r < 0)
+			return store_seterr(err, errlen, r, "cannot move "
+			    "message into %s/messages/%s: %s", s->root, rel,
+			    strerror(-r));
 	}
-	if ((r = store_ensure_dir(s, dir1, NULL)) < 0 ||
-	    (r = store_ensure_dir(s, dir2, dir1)) < 0)
-		return store_seterr(err, errlen, r, "cannot create "
-		    "%s/messages/%s: %s", s->root, dir2, strerror(-r));
-	if (store_renameat(s, s->tmpfd, b->tmpname, s->msgfd, rel) < 0)
-		return store_seterr(err, errlen, -errno, "cannot move message "
-		    "into %s/messages/%s: %s", s->root, rel, strerror(errno));
 	b->tmp_exists = false;
 	return 0;
 }
 
 struct store_sync_ctx {
 	struct store *s;
-	struct store_blob **blobs;
-	uint16_t *dirs;
+	struct store_blob **blobs;	/* each distinct blob of the group */
+	bool	*place;			/* blobs[i] is new: sync, rename */
+	struct store_blob **sync;	/* the new ones */
+	uint8_t	 dirs[STORE_FANOUT];	/* distinct messages/ab touched */
+	bool	 seen[STORE_FANOUT];
+	size_t	 nb, ns, nd;
 };
 
 static int
@@ -127,51 +112,62 @@ store_sync_blob(void *arg, size_t i)
 {
 	struct store_sync_ctx *x = arg;
 
-	return store_fsync_tmp(x->s, x->blobs[i]);
+	return store_fsync_tmp(x->s, x->sync[i]);
 }
 
 static int
 store_sync_dir(void *arg, size_t i)
 {
 	struct store_sync_ctx *x = arg;
-	char rel[6];
-	int fd, r = 0;
 
-	snprintf(rel, sizeof rel, "%02x/%02x", x->dirs[i] >> 8,
-	    x->dirs[i] & 0xff);
-	fd = openat(x->s->msgfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (store_fsync(x->s, fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	return store_layout_sync_dir(x->s, x->dirs[i]);
 }
 
-static int
-store_cmp_u16(const void *a, const void *b)
+/* Was the same content placed by an earlier blob of this group? */
+static bool
+store_hash_seen(const struct store_sync_ctx *x, size_t i)
 {
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (memcmp(x->blobs[j]->hash, x->blobs[i]->hash,
+		    STORE_HASH_LEN) == 0)
+			return true;
+	return false;
 }
 
-/* fsync each distinct messages/ab/cd of the batch once. */
+/*
+ * Which blobs need their bytes synced and renamed: not those whose file
+ * is in place (it was fsynced before it got its name) nor a second copy
+ * of the same bytes in one group.  Their temp files go; their directory
+ * is synced all the same, since a file found in place may be one whose
+ * directory sync failed before.
+ */
 static int
-store_sync_dirs(struct store *s, uint16_t *dirs, size_t n, char *err,
-    size_t errlen)
+store_plan_files(struct store_sync_ctx *x, char *err, size_t errlen)
 {
-	struct store_sync_ctx x = { .s = s, .dirs = dirs };
-	size_t i, k = 0, bad;
+	char rel[STORE_HEX_LEN + 4];
+	struct store_blob *b;
+	bool have;
+	size_t i;
 	int r;
 
-	qsort(dirs, n, sizeof *dirs, store_cmp_u16);
-	for (i = 0; i < n; i++)
-		if (k == 0 || dirs[i] != dirs[k - 1])
-			dirs[k++] = dirs[i];
-	if ((r = store_parallel(s, k, store_sync_dir, &x, &bad)) < 0)
-		return store_seterr(err, errlen, r, "cannot sync "
-		    "%s/messages/%02x/%02x: %s", s->root, dirs[bad] >> 8,
-		    dirs[bad] & 0xff, strerror(-r));
+	for (i = 0; i < x->nb; i++) {
+		b = x->blobs[i];
+		store_blob_rel(b, rel, sizeof rel);
+		have = store_hash_seen(x, i);
+		if (!have && (r = store_have_file(x->s, rel, b->size,
+		    &have)) < 0)
+			return store_seterr(err, errlen, r, "cannot check "
+			    "%s/messages/%s: %s", x->s->root, rel, strerror(-r));
+		x->place[i] = !have;
+		if (!have)
+			x->sync[x->ns++] = b;
+		if (!x->seen[b->hash[0]]) {
+			x->seen[b->hash[0]] = true;
+			x->dirs[x->nd++] = b->hash[0];
+		}
+	}
 	return 0;
 }
 
@@ -191,40 +187,61 @@ store_blob_first_use(const struct store_msg *msgs, size_t i)
 	return true;
 }
 
+/* Sync the new files, rename them in, sync each messages/ab touched once. */
+static int
+store_commit_sync(struct store_sync_ctx *x, char *err, size_t errlen)
+{
+	struct store *s = x->s;
+	size_t i, bad;
+	int r;
+
+	if ((r = store_plan_files(x, err, errlen)) < 0)
+		return r;
+	/* Every file is on disk before any of them gets its name. */
+	if ((r = store_parallel(s, x->ns, store_sync_blob, x, &bad)) < 0)
+		return store_seterr(err, errlen, r, "cannot sync message %s to "
+		    "disk: %s", x->sync[bad]->hex, strerror(-r));
+	for (i = 0; i < x->nb; i++) {
+		if (x->place[i])
+			r = store_place_blob(s, x->blobs[i], err, errlen);
+		else if (unlinkat(s->tmpfd, x->blobs[i]->tmpname, 0) == 0)
+			x->blobs[i]->tmp_exists = false;
+		if (r < 0)
+			return r;
+	}
+	if ((r = store_parallel(s, x->nd, store_sync_dir, x, &bad)) < 0)
+		return store_seterr(err, errlen, r, "cannot sync "
+		    "%s/messages/%02x: %s", s->root, x->dirs[bad], strerror(-r));
+	return 0;
+}
+
 static int
 store_commit_files(struct store *s, struct store_msg *msgs, size_t n,
     char *err, size_t errlen)
 {
-	struct store_sync_ctx x = { .s = s };
-	size_t i, nd = 0, nb = 0, bad;
-	int r = 0;
+	struct store_sync_ctx *x;
+	size_t i;
+	int r;
 
-	x.dirs = calloc(n, sizeof *x.dirs);
-	x.blobs = calloc(n, sizeof *x.blobs);
-	if (x.dirs == NULL || x.blobs == NULL) {
-		free(x.dirs);
-		free(x.blobs);
-		return store_seterr(err, errlen, -ENOMEM, "out of memory");
+	if ((x = calloc(1, sizeof *x)) == NULL ||
+	    (x->blobs = calloc(n, sizeof *x->blobs)) == NULL ||
+	    (x->sync = calloc(n, sizeof *x->sync)) == NULL ||
+	    (x->place = calloc(n, sizeof *x->place)) == NULL) {
+		r = store_seterr(err, errlen, -ENOMEM, "out of memory");
+		goto out;
 	}
+	x->s = s;
 	for (i = 0; i < n; i++)
 		if (!msgs[i].skipped && store_blob_first_use(msgs, i))
-			x.blobs[nb++] = msgs[i].blob;
-	/* Every file is on disk before any of them gets its name. */
-	if ((r = store_parallel(s, nb, store_sync_blob, &x, &bad)) < 0)
-		store_seterr(err, errlen, r, "cannot sync message %s to disk: "
-		    "%s", x.blobs[bad]->hex, strerror(-r));
-	for (i = 0; i < nb && r == 0; i++) {
-		const uint8_t *h = x.blobs[i]->hash;
-
-		/* A file found in place may be one whose directory sync
-		 * failed earlier: its directory is synced all the same. */
-		r = store_place_blob(s, x.blobs[i], err, errlen);
-		x.dirs[nd++] = (uint16_t)(h[0] << 8 | h[1]);
+			x->blobs[x->nb++] = msgs[i].blob;
+	r = store_commit_sync(x, err, errlen);
+out:
+	if (x != NULL) {
+		free(x->blobs);
+		free(x->sync);
+		free(x->place);
 	}
-	if (r == 0)
-		r = store_sync_dirs(s, x.dirs, nd, err, errlen);
-	free(x.dirs);
-	free(x.blobs);
+	free(x);
 	return r;
 }
 

@@ -22,6 +22,17 @@
 #define STORE_DIR_MODE		0750
 #define STORE_FILE_MODE		0640
 #define STORE_BUSY_MS		5000
+#define STORE_FANOUT		256	/* messages/00 .. messages/ff */
+#define STORE_SCHEMA_LAYOUT	3	/* the first with meta('layout') */
+
+/*
+ * Where message files live, recorded in meta('layout').  An archive of
+ * schema 2 or older has no meta table and is STORE_LAYOUT_AB_CD.
+ */
+enum store_layout {
+	STORE_LAYOUT_AB_CD = 1,		/* messages/ab/cd/<sha256> */
+	STORE_LAYOUT_AB = 2,		/* messages/ab/<sha256> */
+};
 
 /*
  * Test hook: when a function is set it replaces the system call for this
@@ -42,7 +53,9 @@ struct store {
 	int		 tmpfd;		/* <root>/tmp; -1 when RDONLY */
 	int		 msgfd;		/* <root>/messages; -1 when RDONLY */
 	int		 lockfd;	/* <root>/lock, flock'ed; -1 when RDONLY */
+	enum store_layout layout;	/* RDWR: always AB once open */
 	uint64_t	 tmpseq;	/* part of temp file names */
+	long		 pid;		/* and getpid() of the open, asked once */
 	sqlite3		*db;
 	struct store_fault fault;
 	struct store	*parent;	/* a clone: whose blobs it commits */
@@ -73,6 +86,34 @@ int	store_parallel(const struct store *, size_t n,
 
 /* Install (or with NULL, remove) the fault hook of one handle. */
 void	store_test_set_fault(struct store *, const struct store_fault *);
+/* store_open() with the fault hook installed from the start (NULL: none),
+ * so that tests can break what open does: the layout migration. */
+int	store_test_open(const char *root, enum store_open_flags,
+	    const struct store_fault *, struct store **ret, char *err,
+	    size_t errlen);
+
+/* ---- store_layout.c ---------------------------------------------------- */
+
+/* Record layout `l` in meta, inside the caller's transaction. */
+int	store_layout_set(struct store *, enum store_layout l);
+/* Read the recorded layout into s->layout (AB_CD for an index of
+ * `schema` < STORE_SCHEMA_LAYOUT, which has no meta table). */
+int	store_layout_read(struct store *, int schema, char *err, size_t errlen);
+/*
+ * RDWR open, under the lock, schema current: make the 256 fan-out
+ * directories that are missing (fsynced, with messages/), then move the
+ * files of an AB_CD archive into place and record AB.  Idempotent: after
+ * a crash it picks up where it stopped.
+ */
+int	store_layout_open(struct store *, char *err, size_t errlen);
+/*
+ * Make messages/<name> (one fan-out directory) if it is missing, and its
+ * entry durable; a directory whose entry could not be synced is removed
+ * again, so the next try creates and syncs it anew.
+ */
+int	store_layout_mkdir(struct store *, const char *name);
+/* fsync messages/<ab>, the fan-out directory of first hash byte ab. */
+int	store_layout_sync_dir(struct store *, unsigned ab);
 
 /* fsync() and renameat() through the fault hook. */
 int	store_fsync(struct store *, int fd);

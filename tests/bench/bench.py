@@ -479,12 +479,13 @@ def check_protocols(s, expect, what):
 
 
 def archive_files(archive):
-    """{sha256: path} of the archive's messages/ab/cd/<sha256> files."""
+    """{sha256: path} of the archive's messages/ab/<sha256> files."""
     out = {}
     top = archive / "messages"
     if top.exists():
-        for p in top.glob("*/*/*"):
-            out[p.name] = p
+        for p in top.glob("*/*"):
+            if len(p.name) == 64:
+                out[p.name] = p
     return out
 
 

@@ -338,19 +338,21 @@ class Archive:
 
     def files(self):
         """{file name: bytes} of every file under <archive>/messages,
-        checking the ab/cd/<sha256> layout on the way."""
+        checking the ab/<sha256> layout on the way (and that no
+        directory is nested in messages/ab/)."""
         out = {}
         top = self.path / "messages"
         if not top.exists():
             return out
         for p in top.rglob("*"):
-            if p.is_dir():
-                continue
             rel = p.relative_to(top).parts
-            assert len(rel) == 3 and rel[0] == rel[2][:2] and \
-                rel[1] == rel[2][2:4] and len(rel[2]) == 64, \
-                "unexpected file in the archive: %s" % p
-            out[rel[2]] = p.read_bytes()
+            if p.is_dir():
+                assert len(rel) == 1 and len(rel[0]) == 2, \
+                    "unexpected directory in the archive: %s" % p
+                continue
+            assert len(rel) == 2 and rel[0] == rel[1][:2] and \
+                len(rel[1]) == 64, "unexpected file in the archive: %s" % p
+            out[rel[1]] = p.read_bytes()
         return out
 
     def messages(self, archive_user, folder=None):

@@ -373,14 +373,14 @@ def parse_trace(path):
 
 def check_commit_order(trace, root, hashes):
     """Rule 1 of DESIGN.md, from the order of system calls: for each
-    message the data is fsynced, then renamed into messages/ab/cd/, then
+    message the data is fsynced, then renamed into messages/ab/, then
     that directory is fsynced, and only then the index commits (SQLite in
     WAL mode syncs index.sqlite-wal when a transaction commits); no index
     commit falls between a message's rename and its directory sync."""
     wal = "%s/index.sqlite-wal" % root
     for h in hashes:
-        final = "%s/messages/%s/%s/%s" % (root, h[:2], h[2:4], h)
-        d = "%s/messages/%s/%s" % (root, h[:2], h[2:4])
+        final = "%s/messages/%s/%s" % (root, h[:2], h)
+        d = "%s/messages/%s" % (root, h[:2])
         ren = [i for i, (op, p) in enumerate(trace)
                if op.startswith("rename") and p.endswith("-> " + final)]
         dsync = [i for i, (op, p) in enumerate(trace)
@@ -434,11 +434,10 @@ def test_directory_sync_failure_then_file_found_in_place(archive, certs,
                        cert=certs.server) as hs:
         prof = fault_setup(archive, certs, hs)
         root = root_of(archive)
-        # The directories exist already (as after earlier messages), so
-        # the rename happens and only the directory sync fails.
+        # The directories exist from the archive's creation, so the
+        # rename happens and only the directory sync fails.
         for h in hashes:
-            os.makedirs(archive.path / "messages" / h[:2] / h[2:4],
-                        exist_ok=True)
+            assert (archive.path / "messages" / h[:2]).is_dir()
         env = fault_env(fault_so, log, FAULT_OPS="fsync,fdatasync",
                         FAULT_PATHS="%s/messages" % root)
         r, proto = archive.run(prof["name"], env=env)

@@ -187,8 +187,8 @@ verify_no_row_without_file(struct fx *fx)
 		char *data;
 		struct stat sb;
 
-		snprintf(path, sizeof path, "%s/messages/%.2s/%.2s/%s",
-		    fx->root, h, h + 2, h);
+		snprintf(path, sizeof path, "%s/messages/%.2s/%s",
+		    fx->root, h, h);
 		assert_non_null(data = read_file(path, &len));
 		assert_int_equal(len, sqlite3_column_int64(st, 1));
 		sha256_hex(data, len, hex);
@@ -245,13 +245,13 @@ test_open_layout(void **state)
 	assert_string_equal(lock, want);
 	free(lock);
 	store_close(s);
-	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(fx, "SELECT count(*) FROM sqlite_master "
 	    "WHERE name = 'pop3_seen'"), 1);
 	/* Opening again finds the schema current and changes nothing. */
 	s = open_rw(fx);
 	store_close(s);
-	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 3);
 }
 
 static void
@@ -402,7 +402,7 @@ test_message_path(void **state)
 	s = open_rw(fx);
 	sha256_hex("", 0, hex);
 	assert_int_equal(store_message_path(s, hex, buf, sizeof buf), 0);
-	snprintf(want, sizeof want, "%s/messages/e3/b0/%s", fx->root, hex);
+	snprintf(want, sizeof want, "%s/messages/e3/%s", fx->root, hex);
 	assert_string_equal(buf, want);
 	assert_int_equal(store_message_path(s, hex, buf, 20), -ERANGE);
 	assert_int_equal(store_message_path(s, "e3b0", buf, sizeof buf),
@@ -607,17 +607,18 @@ test_fault_rename(void **state)
 }
 
 /*
- * Fresh archive, one message: directory fsyncs are messages/ (ab made),
- * messages/ab (cd made), then messages/ab/cd (file renamed in).  Failing
- * the third leaves the file in place but unsynced: no row may exist, and
- * the retry, finding the file, must sync that directory before indexing.
+ * Fresh archive, one message: its messages/ab exists from the open, so
+ * the one directory fsync is of messages/ab after the rename.  Failing it
+ * leaves the file in place but unsynced: no row may exist, and the retry,
+ * finding the file, must sync that directory before indexing (and need
+ * not sync the bytes again: they were synced before the rename).
  */
 static void
 test_fault_dir_fsync(void **state)
 {
 	struct fx *fx = *state;
 	const char *data = "Subject: d\r\n\r\ndir fsync fails\r\n";
-	struct fault f = { .fail_dir_nth = 3 };
+	struct fault f = { .fail_dir_nth = 1 };
 	struct store *s;
 	struct store_msg m;
 
@@ -626,16 +627,24 @@ test_fault_dir_fsync(void **state)
 	m = msg(make_blob(s, data), "alice", "INBOX", 1);
 	assert_int_equal(store_commit(s, &m, 1, fx->err, sizeof fx->err), -EIO);
 	assert_non_null(strstr(fx->err, "cannot sync"));
-	assert_int_equal(f.dir_calls, 3);
+	assert_int_equal(f.dir_calls, 1);
+	assert_int_equal(f.file_calls, 1);
+	assert_int_equal(f.renames, 1);
 	assert_nothing_indexed(fx);
 	f.fail_dir_nth = 0;
-	f.dir_calls = 0;
+	f.dir_calls = f.file_calls = 0;
 	commit_again(fx, s, data);
 	assert_int_equal(f.dir_calls, 1);
+	assert_int_equal(f.file_calls, 0);
+	assert_int_equal(f.renames, 1);
 	store_close(s);
 }
 
-/* A directory whose entry could not be synced is removed again. */
+/*
+ * A fan-out directory that went missing after the open is made again by
+ * the commit; if the entry of the new directory cannot be synced it is
+ * removed again, so that the next commit makes and syncs it anew.
+ */
 static void
 test_fault_mkdir_sync(void **state)
 {
@@ -647,18 +656,21 @@ test_fault_mkdir_sync(void **state)
 	char hex[65], path[512];
 
 	s = open_rw(fx);
+	sha256_hex(data, strlen(data), hex);
+	snprintf(path, sizeof path, "%s/messages/%.2s", fx->root, hex);
+	assert_int_equal(rmdir(path), 0);
 	set_fault(s, &f);
 	m = msg(make_blob(s, data), "alice", "INBOX", 1);
 	assert_int_equal(store_commit(s, &m, 1, fx->err, sizeof fx->err), -EIO);
-	assert_int_equal(f.renames, 0);
+	assert_non_null(strstr(fx->err, "cannot create"));
+	assert_int_equal(f.renames, 1);		/* ENOENT, then no retry */
 	assert_nothing_indexed(fx);
-	sha256_hex(data, strlen(data), hex);
-	snprintf(path, sizeof path, "%s/messages/%.2s", fx->root, hex);
 	assert_int_equal(access(path, F_OK), -1);
 	f.fail_dir_nth = 0;
-	f.dir_calls = 0;
+	f.dir_calls = f.renames = 0;
 	commit_again(fx, s, data);
-	assert_int_equal(f.dir_calls, 3);
+	assert_int_equal(f.dir_calls, 2);	/* messages/, messages/ab */
+	assert_int_equal(f.renames, 2);
 	store_close(s);
 }
 
