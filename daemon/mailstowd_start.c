@@ -3,10 +3,9 @@
  * Persistent=true: a profile whose schedule fired while the daemon was
  * down (a fire after the start of its newest recorded run) runs once now,
  * through the normal queue, with trigger "catch-up"; an `every D` profile
- * goes on D after its last run ended rather than at once.
+ * goes on D after its last run ended rather than at once.  The newest
+ * run's result also seeds `status`, so it survives a restart.
  */
-#define _GNU_SOURCE		/* fopencookie() */
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,87 +13,6 @@
 
 #include "base/util.h"
 #include "mailstowd.h"
-
-#define MD_HEAD_MAX	2048	/* bytes of a run's JSON kept: its head */
-
-/* The first bytes written to a FILE; the rest is counted and dropped. */
-struct md_head {
-	char	 buf[MD_HEAD_MAX + 1];
-	size_t	 len;
-};
-
-static ssize_t
-md_head_write(void *cookie, const char *data, size_t n)
-{
-	struct md_head *h = cookie;
-	size_t room = MD_HEAD_MAX - h->len;
-
-	memcpy(h->buf + h->len, data, n < room ? n : room);
-	h->len += n < room ? n : room;
-	return (ssize_t)n;
-}
-
-/* `"key":"YYYY-MM-DDTHH:MM:SSZ"` in the head: 0 and *ret; *ret = 0 for
- * null; -EINVAL when it is not there. */
-static int
-md_head_time(const char *head, const char *key, time_t *ret)
-{
-	char pat[32];
-	const char *p;
-	struct tm tm;
-
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	if ((p = strstr(head, pat)) == NULL)
-		return -EINVAL;
-	p += strlen(pat);
-	if (strncmp(p, "null", 4) == 0) {
-		*ret = 0;
-		return 0;
-	}
-	memset(&tm, 0, sizeof tm);
-	if (sscanf(p, "\"%4d-%2d-%2dT%2d:%2d:%2dZ\"", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*ret = timegm(&tm);
-	return 0;
-}
-
-/*
- * Start and end of the profile's newest run: -ENOENT when it never ran.
- * Read through the protocol printer (store.h documents the JSON and its
- * key order), keeping only the run object's head: a run's events may be
- * many.
- */
-static int
-md_last_run_times(struct store *st, const char *profile, int64_t *ret_id,
-    time_t *ret_start, time_t *ret_end)
-{
-	static const cookie_io_functions_t io = { .write = md_head_write };
-	struct md_head h = { .len = 0 };
-	time_t start, end;
-	int64_t id;
-	FILE *f;
-	int r;
-
-	if ((r = store_last_run(st, profile, &id)) < 0)
-		return r;
-	if ((f = fopencookie(&h, "w", io)) == NULL)
-		return -errno;
-	r = store_print_protocol(st, id, true, f);
-	fclose(f);
-	if (r < 0)
-		return r;
-	h.buf[h.len] = '\0';
-	if (md_head_time(h.buf, "started", &start) < 0 || start == 0 ||
-	    md_head_time(h.buf, "finished", &end) < 0)
-		return -EINVAL;
-	*ret_id = id;
-	*ret_start = start;
-	*ret_end = end;
-	return 0;
-}
 
 /* `every D` with a recorded run: go on D after it ended, or (fires were
  * missed and are not caught up) at the next step of that series. */
@@ -117,20 +35,33 @@ md_catch_up_prof(struct md *md, struct md_prof *p, time_t now)
 {
 	const struct conf_profile *cp;
 	struct md_logctx ctx = { .profile = p->name };
+	struct store_run_info info;
 	time_t start, end;
 	char iso[32];
 	int64_t id;
 	int r, missed;
 
 	cp = conf_find_profile(md->conf->conf, p->name);
-	if (cp == NULL || p->job != NULL || sched_kind(p->sched) == SCHED_MANUAL)
+	if (cp == NULL || p->job != NULL)
 		return;
-	if ((r = md_last_run_times(md->store, p->name, &id, &start, &end)) < 0) {
+	if ((r = store_last_run_info(md->store, p->name, &info)) < 0) {
 		if (r != -ENOENT)
 			md_log(LOG_LVL_WARN, &ctx, "profile %s: cannot read its "
 			    "last run (%s); no catch-up", p->name, strerror(-r));
 		return;
 	}
+	id = info.id;
+	start = (time_t)info.started;
+	end = (time_t)info.finished;
+	/* `status` shows the last result even across restarts. */
+	if (end != 0 && p->last_run == 0) {
+		p->last_run = id;
+		snprintf(p->last_status, sizeof p->last_status, "%s",
+		    info.status);
+		p->last_finished = end;
+	}
+	if (start == 0 || sched_kind(p->sched) == SCHED_MANUAL)
+		return;
 	if ((missed = sched_missed(p->sched, start, end, p->timezone,
 	    now)) < 0)
 		return;

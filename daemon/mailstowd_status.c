@@ -195,7 +195,7 @@ md_status_text_prof(FILE *f, const struct md_prof *p)
 		fprintf(f, "; last: run %" PRId64 " %s at %s", p->last_run,
 		    p->last_status, t);
 	} else {
-		fputs("; last: none since start", f);
+		fputs("; last: none", f);
 	}
 	if (md_prof_next_s(p) != 0) {
 		time_iso8601(md_prof_next_s(p), t);

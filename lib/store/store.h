@@ -173,6 +173,18 @@ int	store_run_finish(struct store *, int64_t run, const char *status,
 /* Newest run id of `profile`, -ENOENT if none. */
 int	store_last_run(struct store *, const char *profile, int64_t *ret);
 
+/* What a scheduler needs of a profile's newest run. */
+struct store_run_info {
+	int64_t	 id;
+	int64_t	 started, finished;	/* unix seconds; finished 0: still
+					 * "running" (or killed) */
+	char	 status[32];
+};
+
+/* The newest run of `profile`: 0, -ENOENT if none, or -errno. */
+int	store_last_run_info(struct store *, const char *profile,
+	    struct store_run_info *ret);
+
 /*
  * Print one run.  JSON: one object {"run","profile","trigger","status",
  * "started","finished","counts":{found,archived,skipped,failed,bytes},

@@ -4,6 +4,7 @@
  * are small), so a run killed half-way leaves what it had reported.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store_private.h"
@@ -145,6 +146,34 @@ store_run_finish(struct store *s, int64_t run, const char *status,
 	sqlite3_finalize(st);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
+	return r;
+}
+
+int
+store_last_run_info(struct store *s, const char *profile,
+    struct store_run_info *ret)
+{
+	const unsigned char *status;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if ((r = store_prepare(s, "SELECT id, started, finished, status "
+	    "FROM runs WHERE profile = ?1 ORDER BY id DESC LIMIT 1", &st)) < 0)
+		return r;
+	if ((r = store_bind_text(st, 1, profile)) == 0) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			ret->id = sqlite3_column_int64(st, 0);
+			ret->started = sqlite3_column_int64(st, 1);
+			ret->finished = sqlite3_column_int64(st, 2);
+			status = sqlite3_column_text(st, 3);
+			snprintf(ret->status, sizeof ret->status, "%s",
+			    status != NULL ? (const char *)status : "");
+		} else {
+			r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
+		}
+	}
+	sqlite3_finalize(st);
 	return r;
 }
 

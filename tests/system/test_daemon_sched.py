@@ -130,6 +130,10 @@ def test_catch_up_at_start(dovecot, archive, daemons, sockdir, case):
     if case != "missed":
         assert st["state"] == "idle", st
         assert [r["run"] for r in runs(archive, "hourly")] == [last]
+        # The last result comes from the store, not from this daemon's
+        # memory: it survives a restart.
+        assert st["last"] is not None and st["last"]["run"] == last, st
+        assert st["last"]["status"] == "succeeded", st
         if case == "catch_up_false":
             d.wait_log(r"profile hourly: a fire was missed since run %d "
                        r"started at .*; not caught up \(catch_up: false\)"
