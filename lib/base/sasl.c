@@ -1,7 +1,8 @@
 /*
  * sasl.c - builds the SASL messages the clients send: PLAIN (RFC 4616),
  * XOAUTH2 and OAUTHBEARER (RFC 7628); reads the error challenge of the
- * last two; masks our own secrets in text a server echoed.  A clear-text
+ * last two; masks our own secrets in text a server echoed; words the
+ * failures of an OAuth2 login the same for every protocol.  A clear-text
  * message exists only in a buffer that is wiped before it is freed.
  */
 #include <errno.h>
@@ -324,4 +325,70 @@ sasl_redact_oauth(char *text, const char *user, const char *host,
 			sasl_mask_run(text, b64, SASL_MASK_MIN);
 			secret_free(b64);
 		}
+}
+
+void
+sasl_redact_login(char *text, const char *authzid, const char *user,
+    const char *password, const char *host, uint16_t port, const char *token)
+{
+	if (password != NULL)
+		sasl_redact(text, authzid, user, password);
+	if (token != NULL)
+		sasl_redact_oauth(text, user, host, port, token);
+}
+
+enum session_fail
+sasl_oauth_b64_error(int err, enum sasl_mech mech, const char *user_rule,
+    char *buf, size_t len)
+{
+	if (err == -ENOMEM) {
+		snprintf(buf, len, "out of memory");
+		return SESSION_FAIL_LOCAL;
+	}
+	if (err == -EINVAL)
+		snprintf(buf, len, "auth.user is %s; an OAuth2 login (%s) "
+		    "cannot carry it", user_rule, sasl_mech_name(mech));
+	else
+		snprintf(buf, len, "the OAuth2 access token is empty, longer "
+		    "than %d bytes or holds bytes other than printable ASCII; "
+		    "it is not a bearer token (RFC 6750), so it was not sent",
+		    SASL_OAUTH_MAX_TOKEN);
+	return SESSION_FAIL_AUTH;
+}
+
+int
+sasl_oauth_error_challenge(enum sasl_mech mech, bool sent_dummy,
+    const char *peer, const char *b64, size_t b64_len, char *said,
+    size_t said_len, char *why, size_t why_len)
+{
+	if (sent_dummy) {
+		snprintf(why, why_len, "%s sent another continuation after the "
+		    "answer to its OAuth2 error challenge (%s); the session "
+		    "was closed", peer, sasl_mech_name(mech));
+		return -EPROTO;
+	}
+	if (sasl_oauth_challenge(b64 != NULL ? b64 : "", b64_len, said,
+	    said_len) == -EMSGSIZE) {
+		snprintf(why, why_len, "%s sent an OAuth2 error challenge of "
+		    "%zu bytes, above the limit of %d decoded bytes", peer,
+		    b64_len, SASL_OAUTH_MAX_CHALLENGE);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void
+sasl_oauth_refused(char *buf, size_t len, const char *user,
+    enum sasl_mech mech, const char *peer, const char *words,
+    const char *said, const char *proto)
+{
+	if (said != NULL)
+		snprintf(buf, len, "login as '%s' with an OAuth2 token (%s) "
+		    "was refused by %s: %s; server said %s", user,
+		    sasl_mech_name(mech), peer, words, said);
+	else
+		snprintf(buf, len, "login as '%s' with an OAuth2 token (%s) "
+		    "was refused by %s: %s; check that the token is current "
+		    "and its scope allows %s", user, sasl_mech_name(mech), peer,
+		    words, proto);
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "session.h"
+
 /*
  * Heap string with the base64 of the PLAIN message; `authzid` NULL or ""
  * for "act as myself", else the user to act for (a master-user login).
@@ -100,5 +102,48 @@ int	sasl_oauth_challenge(const char *b64, size_t len, char *out,
  */
 void	sasl_redact_oauth(char *text, const char *user, const char *host,
 	    uint16_t port, const char *token);
+
+/*
+ * Mask what a client holds of a login in server text: the password
+ * (sasl_redact(), when `password` is not NULL) and the OAuth2 token
+ * (sasl_redact_oauth(), when `token` is not NULL).
+ */
+void	sasl_redact_login(char *text, const char *authzid, const char *user,
+	    const char *password, const char *host, uint16_t port,
+	    const char *token);
+
+/*
+ * What a session says when sasl_oauth_b64() failed with `err`: the
+ * category (SESSION_FAIL_LOCAL for -ENOMEM, else SESSION_FAIL_AUTH) is
+ * returned, the sentence written to `buf`.  `user_rule` is what auth.user
+ * may not be, as far as the protocol checked it already ("empty or holds
+ * control characters").
+ */
+enum session_fail sasl_oauth_b64_error(int err, enum sasl_mech,
+	    const char *user_rule, char *buf, size_t len);
+
+/*
+ * A continuation after our OAuth2 response is the error challenge (RFC
+ * 7628 3.2.2; Gmail and Dovecot send it for XOAUTH2 as well).  0: what it
+ * says is in `said` (escaped, as sasl_oauth_challenge()), and the client
+ * answers with sasl_oauth_dummy() so that the server ends the exchange
+ * with its refusal.  -EPROTO: the session fails (SESSION_FAIL_PROTOCOL)
+ * with the sentence in `why`: a challenge after the dummy answer
+ * (`sent_dummy`) is a loop we do not enter, and a challenge above
+ * SASL_OAUTH_MAX_CHALLENGE is refused.  `peer` names the server.
+ */
+int	sasl_oauth_error_challenge(enum sasl_mech, bool sent_dummy,
+	    const char *peer, const char *b64, size_t b64_len, char *said,
+	    size_t said_len, char *why, size_t why_len);
+
+/*
+ * The sentence for a refused OAuth2 login into `buf`: the user, the
+ * mechanism, the server (`peer`) and its words; then what the error
+ * challenge said (`said`), or when there was none (NULL) what to check
+ * about the token, whose scope must allow `proto` ("IMAP", "POP3").
+ */
+void	sasl_oauth_refused(char *buf, size_t len, const char *user,
+	    enum sasl_mech, const char *peer, const char *words,
+	    const char *said, const char *proto);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/secret_file.h"
 #include "base/util.h"
 #include "conf_private.h"
 
@@ -75,50 +76,38 @@ conf_pw_open(const struct conf_profile *p, const char *key, const char *file,
 }
 
 static int
+conf_pw_too_large(const struct conf_profile *p, const char *key,
+    const char *file, struct conf_error *err)
+{
+	return conf_pw_errorf(p, key, err, -EINVAL, "%s is larger than %d "
+	    "bytes; a password file holds the password alone", file,
+	    CONF_PASSWORD_MAX);
+}
+
+static int
 conf_pw_check(const struct conf_profile *p, const char *key, int fd,
     const char *file, struct conf_error *err)
 {
 	struct stat st;
 	int r;
 
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	switch ((r = secret_file_check(fd, CONF_PASSWORD_MAX, &st))) {
+	case 0:
+		return 0;
+	case -EINVAL:
+		return conf_pw_errorf(p, key, err, r, "%s is not a regular "
+		    "file; give the path of the file that holds the password",
+		    file);
+	case -EPERM:
+		return conf_pw_errorf(p, key, err, r, "%s is readable by "
+		    "group or others (mode %04o); chmod 600 %s", file,
+		    (unsigned)(st.st_mode & 07777), file);
+	case -EFBIG:
+		return conf_pw_too_large(p, key, file, err);
+	default:
 		return conf_pw_errorf(p, key, err, r, "cannot stat %s: %s; "
 		    "check the file", file, strerror(-r));
 	}
-	if (!S_ISREG(st.st_mode))
-		return conf_pw_errorf(p, key, err, -EINVAL, "%s is not a "
-		    "regular file; give the path of the file that holds the "
-		    "password", file);
-	if (st.st_mode & 077)
-		return conf_pw_errorf(p, key, err, -EPERM, "%s is readable by "
-		    "group or others (mode %04o); chmod 600 %s", file,
-		    (unsigned)(st.st_mode & 07777), file);
-	if (st.st_size > CONF_PASSWORD_MAX)
-		return conf_pw_errorf(p, key, err, -EINVAL, "%s is larger "
-		    "than %d bytes; a password file holds the password "
-		    "alone", file, CONF_PASSWORD_MAX);
-	return 0;
-}
-
-static int
-conf_pw_read_fd(int fd, char *buf, size_t cap, size_t *ret_len)
-{
-	size_t len = 0;
-
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_len = len;
-	return 0;
 }
 
 /* One trailing "\n" or "\r\n" goes; any other line break or NUL stays
@@ -130,10 +119,6 @@ conf_pw_extract(const struct conf_profile *p, const char *key,
 {
 	char *s;
 
-	if (len > CONF_PASSWORD_MAX)
-		return conf_pw_errorf(p, key, err, -EINVAL, "%s is larger "
-		    "than %d bytes; a password file holds the password "
-		    "alone", file, CONF_PASSWORD_MAX);
 	if (len > 0 && buf[len - 1] == '\n') {
 		len--;
 		if (len > 0 && buf[len - 1] == '\r')
@@ -166,10 +151,10 @@ conf_pw_read_file(const struct conf_profile *p, const char *key,
 	if ((fd = conf_pw_open(p, key, file, err)) < 0)
 		return fd;
 	if ((r = conf_pw_check(p, key, fd, file, err)) == 0) {
-		/* Read one byte past the limit to catch a file that grew
-		 * after fstat. */
-		r = conf_pw_read_fd(fd, buf, CONF_PASSWORD_MAX + 1, &len);
-		if (r < 0)
+		r = secret_file_read(fd, buf, CONF_PASSWORD_MAX, &len);
+		if (r == -EFBIG)
+			r = conf_pw_too_large(p, key, file, err);
+		else if (r < 0)
 			conf_pw_errorf(p, key, err, r, "cannot read %s: %s; "
 			    "check the file", file, strerror(-r));
 		else

@@ -24,11 +24,8 @@ static void imap_auth_login(struct imap_client *);
 void
 imap_auth_redact(struct imap_client *c, char *text)
 {
-	if (c->password != NULL)
-		sasl_redact(text, c->authzid, c->user, c->password);
-	if (c->token != NULL)
-		sasl_redact_oauth(text, c->user, c->p.net.host, c->p.net.port,
-		    c->token);
+	sasl_redact_login(text, c->authzid, c->user, c->password,
+	    c->p.net.host, c->p.net.port, c->token);
 }
 
 static void
@@ -69,24 +66,17 @@ imap_auth_send(struct imap_client *c, const char *mech, const char *b64)
 static char *
 imap_oauth_response(struct imap_client *c)
 {
-	char *b64;
+	char why[256], *b64;
+	enum session_fail fail;
 	int err;
 
 	err = sasl_oauth_b64(c->mech, c->user, c->p.net.host, c->p.net.port,
 	    c->token, &b64);
 	if (err == 0)
 		return b64;
-	if (err == -ENOMEM)
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-	else if (err == -EINVAL)
-		imap_fail(c, SESSION_FAIL_AUTH, "auth.user is empty, 1 KiB or "
-		    "longer, or holds control characters; an OAuth2 login "
-		    "(%s) cannot carry it", sasl_mech_name(c->mech));
-	else
-		imap_fail(c, SESSION_FAIL_AUTH, "the OAuth2 access token is "
-		    "empty, longer than %d bytes or holds bytes other than "
-		    "printable ASCII; it is not a bearer token (RFC 6750), "
-		    "so it was not sent", SASL_OAUTH_MAX_TOKEN);
+	fail = sasl_oauth_b64_error(err, c->mech, "empty, 1 KiB or longer, "
+	    "or holds control characters", why, sizeof why);
+	imap_fail(c, fail, "%s", why);
 	return NULL;
 }
 
@@ -218,30 +208,20 @@ imap_auth_login(struct imap_client *c)
 }
 
 /*
- * A "+" after the OAuth2 response is the error challenge (RFC 7628
- * 3.2.2; Gmail and Dovecot send it for XOAUTH2 as well): keep what it
+ * A "+" after the OAuth2 response is the error challenge: keep what it
  * says and answer with the dummy response, so that the server ends the
- * exchange with its NO.  Another "+" after that is a loop we do not
- * enter.
+ * exchange with its NO.
  */
 static void
 imap_oauth_challenge(struct imap_client *c, const struct imap_response *r)
 {
 	const char *dummy = sasl_oauth_dummy(c->mech);
+	char why[512];
 
-	if (c->sent_auth_dummy) {
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s sent another "
-		    "continuation after the answer to its OAuth2 error "
-		    "challenge (%s); the session was closed", net_peer(c->conn),
-		    sasl_mech_name(c->mech));
-		return;
-	}
-	if (sasl_oauth_challenge(r->text != NULL ? r->text : "", r->text_len,
-	    c->auth_said, sizeof c->auth_said) == -EMSGSIZE) {
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s sent an OAuth2 error "
-		    "challenge of %zu bytes, above the limit of %d decoded "
-		    "bytes", net_peer(c->conn), r->text_len,
-		    SASL_OAUTH_MAX_CHALLENGE);
+	if (sasl_oauth_error_challenge(c->mech, c->sent_auth_dummy,
+	    net_peer(c->conn), r->text, r->text_len, c->auth_said,
+	    sizeof c->auth_said, why, sizeof why) < 0) {
+		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s", why);
 		return;
 	}
 	imap_auth_redact(c, c->auth_said);
@@ -287,16 +267,12 @@ imap_auth_continue(struct imap_client *c, const struct imap_response *r)
 static void
 imap_oauth_refused(struct imap_client *c, const char *words)
 {
-	if (c->sent_auth_dummy)
-		imap_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
-		    "token (%s) was refused by %s: %s; server said %s", c->user,
-		    sasl_mech_name(c->mech), net_peer(c->conn), words,
-		    c->auth_said);
-	else
-		imap_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
-		    "token (%s) was refused by %s: %s; check that the token "
-		    "is current and its scope allows IMAP", c->user,
-		    sasl_mech_name(c->mech), net_peer(c->conn), words);
+	char why[1024];
+
+	sasl_oauth_refused(why, sizeof why, c->user, c->mech,
+	    net_peer(c->conn), words, c->sent_auth_dummy ? c->auth_said :
+	    NULL, "IMAP");
+	imap_fail(c, SESSION_FAIL_AUTH, "%s", why);
 }
 
 static void

@@ -1,8 +1,8 @@
 /*
  * imap_client.c - the IMAP session up to the folder list: connection,
- * greeting, capabilities, STARTTLS, authentication, LIST, LOGOUT, and the
- * deadline that ends a session whose server stops making progress.  The
- * folder walk (EXAMINE, SEARCH, FETCH) is in imap_fetch.c.
+ * greeting, capabilities, STARTTLS, the dispatch of responses, LOGOUT and
+ * the end of a session.  Login is in imap_auth.c, the folder list (LIST)
+ * in imap_list.c, the folder walk (EXAMINE, SEARCH, FETCH) in imap_fetch.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,10 +21,6 @@
 #include "base/sasl.h"
 #include "base/util.h"
 #include "imap/imap_client_private.h"
-
-/* More folders than this is a broken or hostile server. */
-#define IMAP_MAX_FOLDERS	100000
-#define IMAP_MAX_FOLDER_NAME	1000
 
 static const char *const imap_state_names[] = {
 	"connecting", "greeting", "capability", "starttls", "tls handshake",
@@ -94,10 +90,7 @@ static void
 imap_teardown(struct imap_client *c)
 {
 	imap_msg_drop(c);
-	if (c->deadline != NULL)
-		evtimer_del(c->deadline);
-	if (c->resume_ev != NULL)
-		evtimer_del(c->resume_ev);
+	session_core_stop(&c->core);
 	if (c->conn != NULL) {
 		net_free(c->conn);
 		c->conn = NULL;
@@ -109,25 +102,14 @@ imap_teardown(struct imap_client *c)
 }
 
 static void
-imap_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct imap_client *c = arg;
-
-	c->ops->done(c->arg, c->fail, c->fail == SESSION_OK ? "" : c->why);
-}
-
-static void
 imap_finish(struct imap_client *c, enum session_fail fail)
 {
-	struct timeval now = { 0, 0 };
-
 	if (c->finished)
 		return;
 	c->finished = true;
-	c->fail = fail;
 	imap_enter(c, IMAP_S_DONE);
 	imap_teardown(c);
-	evtimer_add(c->done_ev, &now);
+	session_core_report(&c->core, fail);
 }
 
 void
@@ -138,30 +120,21 @@ imap_fail(struct imap_client *c, enum session_fail fail, const char *fmt, ...)
 	if (c->finished)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(c->why, sizeof c->why, fmt, ap);
+	session_core_vwhy(&c->core, fmt, ap);
 	va_end(ap);
 	/* A server may echo the secret into any text we keep. */
-	imap_auth_redact(c, c->why);
+	imap_auth_redact(c, c->core.why);
 	log_debug("imap %s: failed in %s: %s", c->host,
-	    imap_state_name(c->state), c->why);
+	    imap_state_name(c->state), c->core.why);
 	imap_finish(c, fail);
 }
 
-/*
- * The deadline: every command must see a complete response, or 64 KiB of a
- * message, within timeout_ms of the last such progress.  An idle timeout
- * alone would let a server that trickles a byte now and then hold a
- * session forever (fetchmail CVE-2011-1947 is the classic).
- */
+/* A complete response, or 64 KiB of a message, is progress. */
 void
 imap_arm_deadline(struct imap_client *c)
 {
-	struct timeval tv;
-
 	c->progress = 0;
-	tv.tv_sec = c->p.timeout_ms / 1000;
-	tv.tv_usec = (c->p.timeout_ms % 1000) * 1000;
-	evtimer_add(c->deadline, &tv);
+	session_core_arm(&c->core);
 }
 
 static void
@@ -326,250 +299,6 @@ imap_after_login(struct imap_client *c, const struct imap_response *r)
 	imap_send_capability(c);
 }
 
-/* Like str_escape(), and 8-bit bytes too: the result is ASCII. */
-static void
-imap_escape_name(char *dst, size_t size, const char *src, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 5 < size; i++) {
-		unsigned char b = (unsigned char)src[i];
-
-		if (b == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = '\\';
-		} else if (b < 0x20 || b >= 0x7f) {
-			dst[o++] = '\\';
-			dst[o++] = 'x';
-			dst[o++] = hex[b >> 4];
-			dst[o++] = hex[b & 0xf];
-		} else {
-			dst[o++] = (char)b;
-		}
-	}
-	dst[o] = '\0';
-}
-
-static int
-imap_folder_cmp(const void *a, const void *b)
-{
-	const struct imap_folder *x = *(const struct imap_folder *const *)a;
-	const struct imap_folder *y = *(const struct imap_folder *const *)b;
-	int r = strcmp(x->name, y->name);
-
-	/* Among equal names, a decoded one sorts before a raw-named one. */
-	return r != 0 ? r : (int)x->raw_named - (int)y->raw_named;
-}
-
-/* Folders ordered by name; NULL when out of memory. */
-static struct imap_folder **
-imap_folders_sorted(struct imap_client *c)
-{
-	struct imap_folder **ix;
-	size_t i;
-
-	if ((ix = calloc(c->n_folders, sizeof *ix)) == NULL)
-		return NULL;
-	for (i = 0; i < c->n_folders; i++)
-		ix[i] = &c->folders[i];
-	qsort(ix, c->n_folders, sizeof *ix, imap_folder_cmp);
-	return ix;
-}
-
-/* "<name> (raw 2661...)": the server's raw names are unique, so this is. */
-static int
-imap_folder_rename_raw(struct imap_folder *f)
-{
-	char text[IMAP_MAX_FOLDER_NAME * 6 + 16];
-	size_t i, o;
-
-	o = (size_t)snprintf(text, sizeof text, "%s (raw ", f->name);
-	for (i = 0; i < f->raw_len && o + 4 < sizeof text; i++)
-		o += (size_t)snprintf(text + o, sizeof text - o, "%02x",
-		    (unsigned char)f->raw[i]);
-	snprintf(text + o, sizeof text - o, ")");
-	free(f->name);
-	return (f->name = strdup(text)) == NULL ? -ENOMEM : 0;
-}
-
-/*
- * The index knows a folder by its name, so two folders may never share
- * one: a raw-named folder whose escaped name equals another's would take
- * over its state and be skipped as unchanged.  Pass one gives such a
- * folder its raw bytes in hex; pass two drops whatever still collides
- * (the same raw name listed twice, or a name forged to match), loudly.
- * Two sorts in all, whatever the server lists.
- */
-static int
-imap_folders_unique(struct imap_client *c)
-{
-	char text[IMAP_MAX_FOLDER_NAME * 6 + 200];
-	struct imap_folder **ix;
-	size_t i;
-	int pass;
-
-	if (c->n_folders < 2)
-		return 0;
-	for (pass = 0; pass < 2; pass++) {
-		if ((ix = imap_folders_sorted(c)) == NULL)
-			return -ENOMEM;
-		for (i = 1; i < c->n_folders; i++) {
-			struct imap_folder *f = ix[i];
-
-			if (ix[i - 1]->dropped || f->dropped ||
-			    strcmp(f->name, ix[i - 1]->name) != 0)
-				continue;
-			if (pass == 0 && f->raw_named) {
-				if (imap_folder_rename_raw(f) < 0) {
-					free(ix);
-					return -ENOMEM;
-				}
-				continue;
-			}
-			f->dropped = true;
-			snprintf(text, sizeof text, "two folders on the server "
-			    "map to the name \"%s\"; the second is not "
-			    "archived: rename it on the server", f->name);
-			c->ops->event(c->arg, LOG_LVL_ERR, NULL, text);
-		}
-		free(ix);
-	}
-	return 0;
-}
-
-static int
-imap_folder_add(struct imap_client *c, const char *raw, size_t len, char delim)
-{
-	struct imap_folder *f;
-	char *name;
-
-	if (c->n_folders == c->cap_folders) {
-		size_t cap = c->cap_folders ? c->cap_folders * 2 : 16;
-
-		f = reallocarray(c->folders, cap, sizeof *f);
-		if (f == NULL)
-			return -ENOMEM;
-		c->folders = f;
-		c->cap_folders = cap;
-	}
-	if (len == 5 && strncasecmp(raw, "INBOX", 5) == 0)
-		raw = "INBOX";
-	f = &c->folders[c->n_folders];
-	memset(f, 0, sizeof *f);
-	if (imap_mutf7_decode(raw, len, &name) < 0) {
-		char esc[IMAP_MAX_FOLDER_NAME * 4 + 1], text[sizeof esc + 128];
-
-		/* Keep the server's spelling, as printable ASCII. */
-		imap_escape_name(esc, sizeof esc, raw, len);
-		f->raw_named = true;
-		snprintf(text, sizeof text, "folder name \"%s\" is not valid "
-		    "modified UTF-7; it is archived under its raw name", esc);
-		c->ops->event(c->arg, LOG_LVL_WARN, NULL, text);
-		if ((name = strdup(esc)) == NULL)
-			return -ENOMEM;
-	}
-	f->name = name;
-	f->raw = malloc(len + 1);
-	if (f->raw == NULL) {
-		free(name);
-		return -ENOMEM;
-	}
-	memcpy(f->raw, raw, len);
-	f->raw[len] = '\0';
-	f->raw_len = len;
-	f->delim = delim;
-	c->n_folders++;
-	return 0;
-}
-
-static bool
-imap_flags_have(const struct imap_value *flags, const char *flag)
-{
-	size_t i;
-
-	for (i = 0; i < flags->n_items; i++)
-		if (imap_value_is(&flags->items[i], flag))
-			return true;
-	return false;
-}
-
-/* "* LIST (\HasNoChildren) "/" Sent" */
-static void
-imap_on_list(struct imap_client *c, const struct imap_response *r)
-{
-	const struct imap_value *flags, *dv, *nv;
-	char delim = 0, esc[128];
-
-	if (r->n_args != 3 || r->args[0].type != IMAP_V_LIST ||
-	    (r->args[2].type != IMAP_V_ATOM && r->args[2].type != IMAP_V_STRING)) {
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s sent a malformed LIST "
-		    "response", net_peer(c->conn));
-		return;
-	}
-	flags = &r->args[0];
-	dv = &r->args[1];
-	nv = &r->args[2];
-	if (dv->type == IMAP_V_STRING && dv->len == 1)
-		delim = dv->str[0];
-	if (imap_flags_have(flags, "\\Noselect") ||
-	    imap_flags_have(flags, "\\NonExistent"))
-		return;
-	if (nv->len == 0 || nv->len > IMAP_MAX_FOLDER_NAME ||
-	    memchr(nv->str, '\0', nv->len) != NULL ||
-	    memchr(nv->str, '\r', nv->len) != NULL ||
-	    memchr(nv->str, '\n', nv->len) != NULL) {
-		char text[256];
-
-		str_escape(esc, sizeof esc, nv->str, nv->len);
-		snprintf(text, sizeof text, "folder \"%s\" (%zu bytes) has a "
-		    "name this client cannot select safely; skipped", esc,
-		    nv->len);
-		c->ops->event(c->arg, LOG_LVL_WARN, NULL, text);
-		return;
-	}
-	if (c->n_folders >= IMAP_MAX_FOLDERS) {
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s lists more than %d "
-		    "folders", net_peer(c->conn), IMAP_MAX_FOLDERS);
-		return;
-	}
-	if (imap_folder_add(c, nv->str, nv->len, delim) < 0)
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-}
-
-/* Drop folders the profile does not want, keeping the server's order. */
-static void
-imap_on_list_done(struct imap_client *c, const struct imap_response *r)
-{
-	char words[512];
-	size_t i, k = 0;
-
-	if (r->status != IMAP_ST_OK) {
-		imap_server_words(r, words, sizeof words);
-		imap_fail(c, SESSION_FAIL_PROTOCOL, "%s refused LIST: %s",
-		    net_peer(c->conn), words);
-		return;
-	}
-	if (imap_folders_unique(c) < 0) {
-		imap_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-		return;
-	}
-	for (i = 0; i < c->n_folders; i++) {
-		struct imap_folder *f = &c->folders[i];
-
-		if (!f->dropped &&
-		    c->ops->want_folder(c->arg, f->name, f->delim)) {
-			c->folders[k++] = *f;
-		} else {
-			free(f->name);
-			free(f->raw);
-		}
-	}
-	c->n_folders = k;
-	c->cur = 0;
-	imap_walk_next_folder(c);
-}
-
 static void
 imap_on_greeting(struct imap_client *c, const struct imap_response *r)
 {
@@ -643,7 +372,7 @@ imap_on_tagged(struct imap_client *c, const struct imap_response *r)
 			imap_after_login(c, r);
 		break;
 	case IMAP_S_LIST:
-		imap_on_list_done(c, r);
+		imap_list_done(c, r);
 		break;
 	case IMAP_S_LOGOUT:
 		imap_finish(c, SESSION_OK);
@@ -684,7 +413,7 @@ imap_on_untagged(struct imap_client *c, const struct imap_response *r)
 		if (c->state != IMAP_S_STARTTLS)
 			imap_caps_parse(c, r->args, r->n_args);
 	} else if (strcmp(r->keyword, "LIST") == 0 && c->state == IMAP_S_LIST) {
-		imap_on_list(c, r);
+		imap_list_entry(c, r);
 		return;
 	}
 	if (c->state == IMAP_S_EXAMINE || c->state == IMAP_S_SEARCH ||
@@ -729,7 +458,7 @@ imap_readcb(struct bufferevent *bev, void *arg)
 	const struct imap_response *r;
 	int n;
 
-	while (!c->finished && !c->paused) {
+	while (!c->finished && !c->core.paused) {
 		/* Not a byte more once STARTTLS is answered (see net_starttls). */
 		if (c->state == IMAP_S_HANDSHAKE)
 			return;
@@ -792,7 +521,7 @@ imap_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_client *c = arg;
 
-	if (c->bev != NULL && !c->finished && !c->paused)
+	if (c->bev != NULL && !c->finished && !c->core.paused)
 		imap_readcb(c->bev, c);
 }
 
@@ -883,12 +612,10 @@ imap_client_start(struct event_base *base, struct evdns_base *dns,
 	imap_uidset_init(&c->found);
 	if ((r = imap_client_copy_params(c, p)) < 0)
 		goto fail;
-	c->deadline = evtimer_new(base, imap_deadline_cb, c);
-	c->done_ev = evtimer_new(base, imap_done_cb, c);
-	c->resume_ev = evtimer_new(base, imap_resume_cb, c);
-	c->parser = imap_parser_new(&c->p.limits, &lops, c);
-	if (c->deadline == NULL || c->done_ev == NULL ||
-	    c->resume_ev == NULL || c->parser == NULL) {
+	if ((r = session_core_init(&c->core, base, ops, arg, c->p.timeout_ms,
+	    imap_deadline_cb, imap_resume_cb, c)) < 0)
+		goto fail;
+	if ((c->parser = imap_parser_new(&c->p.limits, &lops, c)) == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -906,27 +633,16 @@ fail:
 void
 imap_client_pause(struct imap_client *c)
 {
-	if (c == NULL || c->finished || c->paused)
-		return;
-	c->paused = true;
-	evtimer_del(c->deadline);
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ);
+	if (c != NULL && !c->finished)
+		session_core_pause(&c->core, c->bev);
 }
 
 void
 imap_client_resume(struct imap_client *c)
 {
-	struct timeval now = { 0, 0 };
-
-	if (c == NULL || c->finished || !c->paused)
-		return;
-	c->paused = false;
-	if (c->bev != NULL)
-		bufferevent_enable(c->bev, EV_READ);
-	imap_arm_deadline(c);
-	/* Responses may wait in the buffer with no new bytes to come. */
-	evtimer_add(c->resume_ev, &now);
+	if (c != NULL && !c->finished &&
+	    session_core_resume(&c->core, c->bev))
+		c->progress = 0;
 }
 
 void
@@ -934,32 +650,21 @@ imap_client_cancel(struct imap_client *c)
 {
 	if (c == NULL || c->finished)
 		return;
-	snprintf(c->why, sizeof c->why, "stopped on request");
+	snprintf(c->core.why, sizeof c->core.why, "stopped on request");
 	imap_finish(c, SESSION_FAIL_CANCELLED);
 }
 
 void
 imap_client_free(struct imap_client *c)
 {
-	size_t i;
-
 	if (c == NULL)
 		return;
 	imap_teardown(c);
-	if (c->deadline != NULL)
-		event_free(c->deadline);
-	if (c->done_ev != NULL)
-		event_free(c->done_ev);
-	if (c->resume_ev != NULL)
-		event_free(c->resume_ev);
+	session_core_clear(&c->core);
 	imap_parser_free(c->parser);
 	imap_walk_reset(c);
 	imap_uidset_clear(&c->found);
-	for (i = 0; i < c->n_folders; i++) {
-		free(c->folders[i].name);
-		free(c->folders[i].raw);
-	}
-	free(c->folders);
+	imap_list_free(c);
 	free(c->host);
 	free(c->ca_file);
 	free(c->server_name);

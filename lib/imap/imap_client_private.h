@@ -1,7 +1,7 @@
 /*
  * imap_client_private.h - what imap_client.c (connection, capabilities,
- * LIST), imap_auth.c (login) and imap_fetch.c (EXAMINE, SEARCH, FETCH)
- * share.
+ * dispatch), imap_auth.c (login), imap_list.c (LIST) and imap_fetch.c
+ * (EXAMINE, SEARCH, FETCH) share.
  */
 #ifndef MAILSTOW_IMAP_CLIENT_PRIVATE_H
 #define MAILSTOW_IMAP_CLIENT_PRIVATE_H
@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "base/sasl.h"
+#include "base/session_core.h"
 #include "imap/imap_client.h"
 #include "imap/imap_util.h"
 
@@ -82,13 +83,8 @@ struct imap_client {
 	enum sasl_mech mech;		/* the OAuth2 mechanism in use */
 	char	 auth_mechs[128];	/* "PLAIN XOAUTH2": AUTH= offered */
 	char	 auth_said[512];	/* the error challenge, escaped */
-	struct event *deadline;
+	struct session_core core;	/* deadline, outcome, pause */
 	size_t	 progress;		/* literal bytes since the deadline */
-	struct event *done_ev;
-	struct event *resume_ev;	/* process what arrived while paused */
-	bool	 paused;
-	enum session_fail fail;
-	char	 why[1024];
 	char	 bye[512];		/* last BYE text, for messages */
 	bool	 finished;
 
@@ -130,6 +126,11 @@ void	imap_auth_continue(struct imap_client *, const struct imap_response *);
 int	imap_auth_tagged(struct imap_client *, const struct imap_response *);
 /* Mask the password or token, while we hold it, in server text. */
 void	imap_auth_redact(struct imap_client *, char *text);
+
+/* imap_list.c: one "* LIST" entry; the end of LIST starts the walk. */
+void	imap_list_entry(struct imap_client *, const struct imap_response *);
+void	imap_list_done(struct imap_client *, const struct imap_response *);
+void	imap_list_free(struct imap_client *);
 
 /* imap_fetch.c: the folder walk, started after LIST. */
 void	imap_walk_next_folder(struct imap_client *);

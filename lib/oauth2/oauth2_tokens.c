@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/secret_file.h"
 #include "base/util.h"
 #include "oauth2_private.h"
 
@@ -123,61 +124,44 @@ fail:
 	return r == -ENOMEM ? r : -EINVAL;
 }
 
+/* The file, checked and read whole into a heap buffer of `cap` bytes. */
 static int
-oauth2_read_all(int fd, char *buf, size_t cap, size_t *ret_len)
+oauth2_tokens_read(int fd, char **ret_buf, size_t cap, size_t *ret_len)
 {
-	size_t len = 0;
-	ssize_t n;
+	struct stat st;
+	char *buf;
+	int r;
 
-	while (len < cap) {
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if ((r = secret_file_check(fd, cap - 1, &st)) < 0)
+		return r;
+	if ((buf = malloc(cap)) == NULL)
+		return -ENOMEM;
+	if ((r = secret_file_read(fd, buf, cap - 1, ret_len)) < 0) {
+		explicit_bzero(buf, cap);
+		free(buf);
+		return r;
 	}
-	*ret_len = len;
+	*ret_buf = buf;
 	return 0;
 }
 
+/* A token file is never followed through a symlink, whoever owns it. */
 int
 oauth2_tokens_load(const char *path, struct oauth2_tokens *ret)
 {
 	size_t cap = OAUTH2_MAX_RESPONSE + 1, len = 0;
-	struct stat st;
-	char *buf;
+	char *buf = NULL;
 	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
 	    O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ELOOP ? -EPERM : -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > OAUTH2_MAX_RESPONSE) {
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return -EPERM;
-	}
-	if ((buf = malloc(cap)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* One byte past the limit catches a file that grew after fstat. */
-	r = oauth2_read_all(fd, buf, cap, &len);
+	r = oauth2_tokens_read(fd, &buf, cap, &len);
 	close(fd);
-	if (r == 0)
-		r = len > OAUTH2_MAX_RESPONSE ? -EINVAL :
-		    oauth2_tokens_parse(buf, len, ret);
+	if (r < 0)
+		return r == -EFBIG ? -EINVAL : r;
+	r = oauth2_tokens_parse(buf, len, ret);
 	explicit_bzero(buf, cap);
 	free(buf);
 	return r;

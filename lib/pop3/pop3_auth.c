@@ -83,35 +83,26 @@ pop3_auth_plain(struct pop3_client *c)
 void
 pop3_auth_redact(struct pop3_client *c, char *text)
 {
-	if (c->password != NULL)
-		sasl_redact(text, c->authzid, c->user, c->password);
-	if (c->token != NULL)
-		sasl_redact_oauth(text, c->user, c->p.net.host, c->p.net.port,
-		    c->token);
+	sasl_redact_login(text, c->authzid, c->user, c->password,
+	    c->p.net.host, c->p.net.port, c->token);
 }
 
 /* The initial response of the chosen OAuth2 mechanism; NULL: failed. */
 static char *
 pop3_oauth_response(struct pop3_client *c)
 {
-	char *b64;
+	char why[256], *b64;
+	enum session_fail fail;
 	int err;
 
 	err = sasl_oauth_b64(c->mech, c->user, c->p.net.host, c->p.net.port,
 	    c->token, &b64);
 	if (err == 0)
 		return b64;
-	if (err == -ENOMEM)
-		pop3_fail(c, SESSION_FAIL_LOCAL, "out of memory");
-	else if (err == -EINVAL)
-		pop3_fail(c, SESSION_FAIL_AUTH, "auth.user is empty or holds "
-		    "control characters; an OAuth2 login (%s) cannot carry "
-		    "it", sasl_mech_name(c->mech));
-	else
-		pop3_fail(c, SESSION_FAIL_AUTH, "the OAuth2 access token is "
-		    "empty, longer than %d bytes or holds bytes other than "
-		    "printable ASCII; it is not a bearer token (RFC 6750), "
-		    "so it was not sent", SASL_OAUTH_MAX_TOKEN);
+	/* pop3_start_auth() refused a user above POP3_MAX_USER already. */
+	fail = sasl_oauth_b64_error(err, c->mech, "empty or holds control "
+	    "characters", why, sizeof why);
+	pop3_fail(c, fail, "%s", why);
 	return NULL;
 }
 
@@ -293,7 +284,7 @@ static void
 pop3_oauth_continue(struct pop3_client *c, const struct pop3_status *st)
 {
 	const char *dummy = sasl_oauth_dummy(c->mech);
-	char *b64;
+	char why[512], *b64;
 	int err;
 
 	if (!c->sent_auth_response) {
@@ -302,18 +293,10 @@ pop3_oauth_continue(struct pop3_client *c, const struct pop3_status *st)
 		err = pop3_send_secret(c, "", b64);
 		secret_free(b64);
 		c->sent_auth_response = true;
-	} else if (c->sent_auth_dummy) {
-		pop3_fail(c, SESSION_FAIL_PROTOCOL, "%s sent another "
-		    "continuation after the answer to its OAuth2 error "
-		    "challenge (%s); the session was closed", net_peer(c->conn),
-		    sasl_mech_name(c->mech));
-		return;
-	} else if (sasl_oauth_challenge(st->text != NULL ? st->text : "",
-	    st->text_len, c->auth_said, sizeof c->auth_said) == -EMSGSIZE) {
-		pop3_fail(c, SESSION_FAIL_PROTOCOL, "%s sent an OAuth2 error "
-		    "challenge of %zu bytes, above the limit of %d decoded "
-		    "bytes", net_peer(c->conn), st->text_len,
-		    SASL_OAUTH_MAX_CHALLENGE);
+	} else if (sasl_oauth_error_challenge(c->mech, c->sent_auth_dummy,
+	    net_peer(c->conn), st->text, st->text_len, c->auth_said,
+	    sizeof c->auth_said, why, sizeof why) < 0) {
+		pop3_fail(c, SESSION_FAIL_PROTOCOL, "%s", why);
 		return;
 	} else {
 		pop3_auth_redact(c, c->auth_said);
@@ -327,16 +310,12 @@ pop3_oauth_continue(struct pop3_client *c, const struct pop3_status *st)
 static void
 pop3_oauth_refused(struct pop3_client *c, const char *words)
 {
-	if (c->sent_auth_dummy)
-		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
-		    "token (%s) was refused by %s: %s; server said %s", c->user,
-		    sasl_mech_name(c->mech), net_peer(c->conn), words,
-		    c->auth_said);
-	else
-		pop3_fail(c, SESSION_FAIL_AUTH, "login as '%s' with an OAuth2 "
-		    "token (%s) was refused by %s: %s; check that the token "
-		    "is current and its scope allows POP3", c->user,
-		    sasl_mech_name(c->mech), net_peer(c->conn), words);
+	char why[1024];
+
+	sasl_oauth_refused(why, sizeof why, c->user, c->mech,
+	    net_peer(c->conn), words, c->sent_auth_dummy ? c->auth_said :
+	    NULL, "POP3");
+	pop3_fail(c, SESSION_FAIL_AUTH, "%s", why);
 }
 
 static void

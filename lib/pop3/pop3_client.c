@@ -103,10 +103,7 @@ pop3_teardown(struct pop3_client *c)
 {
 	pop3_msg_drop(c);
 	c->in_body = false;
-	if (c->deadline != NULL)
-		evtimer_del(c->deadline);
-	if (c->resume_ev != NULL)
-		evtimer_del(c->resume_ev);
+	session_core_stop(&c->core);
 	if (c->conn != NULL) {
 		net_free(c->conn);
 		c->conn = NULL;
@@ -118,25 +115,14 @@ pop3_teardown(struct pop3_client *c)
 }
 
 static void
-pop3_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct pop3_client *c = arg;
-
-	c->ops->done(c->arg, c->fail, c->fail == SESSION_OK ? "" : c->why);
-}
-
-static void
 pop3_finish(struct pop3_client *c, enum session_fail fail)
 {
-	struct timeval now = { 0, 0 };
-
 	if (c->finished)
 		return;
 	c->finished = true;
-	c->fail = fail;
 	pop3_enter(c, POP3_S_DONE);
 	pop3_teardown(c);
-	evtimer_add(c->done_ev, &now);
+	session_core_report(&c->core, fail);
 }
 
 void
@@ -147,30 +133,21 @@ pop3_fail(struct pop3_client *c, enum session_fail fail, const char *fmt, ...)
 	if (c->finished)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(c->why, sizeof c->why, fmt, ap);
+	session_core_vwhy(&c->core, fmt, ap);
 	va_end(ap);
 	/* A server may echo the secret into any text we keep. */
-	pop3_auth_redact(c, c->why);
+	pop3_auth_redact(c, c->core.why);
 	log_debug("pop3 %s: failed in %s: %s", c->host,
-	    pop3_state_name(c->state), c->why);
+	    pop3_state_name(c->state), c->core.why);
 	pop3_finish(c, fail);
 }
 
-/*
- * The deadline: every command must see a complete reply, or 64 KiB of a
- * listing or message, within timeout_ms of the last such progress.  An
- * idle timeout alone would let a server that trickles a byte now and then
- * hold a session forever (fetchmail CVE-2011-1947 is the classic).
- */
+/* A complete reply, or 64 KiB of a listing or message, is progress. */
 void
 pop3_arm_deadline(struct pop3_client *c)
 {
-	struct timeval tv;
-
 	c->progress = 0;
-	tv.tv_sec = c->p.timeout_ms / 1000;
-	tv.tv_usec = (c->p.timeout_ms % 1000) * 1000;
-	evtimer_add(c->deadline, &tv);
+	session_core_arm(&c->core);
 }
 
 static void
@@ -414,7 +391,7 @@ pop3_readcb(struct bufferevent *bev, void *arg)
 	size_t len;
 	int n;
 
-	while (!c->finished && !c->paused) {
+	while (!c->finished && !c->core.paused) {
 		/* Not a byte more once STLS is answered (see net_starttls). */
 		if (c->state == POP3_S_HANDSHAKE)
 			return;
@@ -467,7 +444,7 @@ pop3_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_client *c = arg;
 
-	if (c->bev != NULL && !c->finished && !c->paused)
+	if (c->bev != NULL && !c->finished && !c->core.paused)
 		pop3_readcb(c->bev, c);
 }
 
@@ -544,13 +521,9 @@ pop3_client_start(struct event_base *base, struct evdns_base *dns,
 	c->arg = arg;
 	if ((r = pop3_client_copy_params(c, p)) < 0)
 		goto fail;
-	c->deadline = evtimer_new(base, pop3_deadline_cb, c);
-	c->done_ev = evtimer_new(base, pop3_done_cb, c);
-	c->resume_ev = evtimer_new(base, pop3_resume_cb, c);
-	if (c->deadline == NULL || c->done_ev == NULL || c->resume_ev == NULL) {
-		r = -ENOMEM;
+	if ((r = session_core_init(&c->core, base, ops, arg, c->p.timeout_ms,
+	    pop3_deadline_cb, pop3_resume_cb, c)) < 0)
 		goto fail;
-	}
 	pop3_enter(c, POP3_S_CONNECTING);
 	if ((r = net_connect(base, dns, &c->p.net, pop3_connected, c,
 	    &c->conn)) < 0)
@@ -565,27 +538,16 @@ fail:
 void
 pop3_client_pause(struct pop3_client *c)
 {
-	if (c == NULL || c->finished || c->paused)
-		return;
-	c->paused = true;
-	evtimer_del(c->deadline);
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ);
+	if (c != NULL && !c->finished)
+		session_core_pause(&c->core, c->bev);
 }
 
 void
 pop3_client_resume(struct pop3_client *c)
 {
-	struct timeval now = { 0, 0 };
-
-	if (c == NULL || c->finished || !c->paused)
-		return;
-	c->paused = false;
-	if (c->bev != NULL)
-		bufferevent_enable(c->bev, EV_READ);
-	pop3_arm_deadline(c);
-	/* Replies may wait in the buffer with no new bytes to come. */
-	evtimer_add(c->resume_ev, &now);
+	if (c != NULL && !c->finished &&
+	    session_core_resume(&c->core, c->bev))
+		c->progress = 0;
 }
 
 void
@@ -593,7 +555,7 @@ pop3_client_cancel(struct pop3_client *c)
 {
 	if (c == NULL || c->finished)
 		return;
-	snprintf(c->why, sizeof c->why, "stopped on request");
+	snprintf(c->core.why, sizeof c->core.why, "stopped on request");
 	pop3_finish(c, SESSION_FAIL_CANCELLED);
 }
 
@@ -603,12 +565,7 @@ pop3_client_free(struct pop3_client *c)
 	if (c == NULL)
 		return;
 	pop3_teardown(c);
-	if (c->deadline != NULL)
-		event_free(c->deadline);
-	if (c->done_ev != NULL)
-		event_free(c->done_ev);
-	if (c->resume_ev != NULL)
-		event_free(c->resume_ev);
+	session_core_clear(&c->core);
 	pop3_walk_reset(c);
 	free(c->host);
 	free(c->ca_file);

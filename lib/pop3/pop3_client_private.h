@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "base/session_core.h"
 #include "pop3/pop3_client.h"
 #include "pop3/pop3_parser.h"
 
@@ -63,13 +64,8 @@ struct pop3_client {
 	enum sasl_mech mech;		/* the OAuth2 mechanism in use */
 	char	 auth_said[512];	/* the error challenge, escaped */
 	char	 timestamp[260];	/* APOP "<...>" from the greeting */
-	struct event *deadline;
+	struct session_core core;	/* deadline, outcome, pause */
 	size_t	 progress;		/* bytes since the deadline was armed */
-	struct event *done_ev;
-	struct event *resume_ev;	/* process what arrived while paused */
-	bool	 paused;
-	enum session_fail fail;
-	char	 why[1024];
 	bool	 finished;
 	char	 line[POP3_MAX_LINE + 1];
 

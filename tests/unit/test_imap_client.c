@@ -5,42 +5,11 @@
  * lines the client must send, exactly.  What reaches the owner (messages,
  * items, events, the end) is recorded and asserted.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <arpa/inet.h>
-#include <cmocka.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
 #include "imap/imap_client.h"
-
-struct step {
-	char	 who;			/* 'S' server sends, 'C' client must send,
-					 * 'X' server closes once its output is out */
-	const char *text;		/* without CRLF for 'C'; raw bytes for 'S' */
-	size_t	 len;			/* of 'S' text, which may hold NULs */
-};
-
-#define S(t)	{ 'S', t, sizeof(t) - 1 }
-#define C(t)	{ 'C', t, 0 }
-#define X()	{ 'X', NULL, 0 }
+#include "scripted.h"
 
 struct fixture {
-	struct event_base *base;
-	struct evconnlistener *lst;
-	struct bufferevent *srv;
-	uint16_t port;
-	const struct step *script;
-	size_t	 pos, n;
-	char	 mismatch[512];
+	struct scripted sc;		/* the server */
 	/* owner side */
 	struct imap_client *client;
 	enum session_fail fail;
@@ -64,70 +33,6 @@ struct membuf {
 	char	 data[256];
 	size_t	 len;
 };
-
-static void
-srv_written(struct bufferevent *bev, void *arg)
-{
-	struct fixture *f = arg;
-
-	if (f->pos < f->n && f->script[f->pos].who == 'X') {
-		bufferevent_free(f->srv);
-		f->srv = NULL;
-		f->pos++;
-	}
-}
-
-static void
-srv_send_pending(struct fixture *f)
-{
-	while (f->pos < f->n && f->script[f->pos].who == 'S') {
-		bufferevent_write(f->srv, f->script[f->pos].text,
-		    f->script[f->pos].len);
-		f->pos++;
-	}
-	/* An 'X' waits for srv_written(): the output must go out first. */
-}
-
-static void
-srv_read(struct bufferevent *bev, void *arg)
-{
-	struct fixture *f = arg;
-	char *line;
-	size_t len;
-
-	while ((line = evbuffer_readln(bufferevent_get_input(bev), &len,
-	    EVBUFFER_EOL_CRLF_STRICT)) != NULL) {
-		if (f->pos >= f->n || f->script[f->pos].who != 'C') {
-			snprintf(f->mismatch, sizeof f->mismatch,
-			    "unexpected client line '%s'", line);
-		} else if (strcmp(line, f->script[f->pos].text) != 0) {
-			snprintf(f->mismatch, sizeof f->mismatch,
-			    "step %zu: expected '%s', got '%s'", f->pos,
-			    f->script[f->pos].text, line);
-		} else {
-			f->pos++;
-		}
-		free(line);
-		srv_send_pending(f);
-	}
-}
-
-static void
-srv_event(struct bufferevent *bev, short what, void *arg)
-{
-}
-
-static void
-srv_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int socklen, void *arg)
-{
-	struct fixture *f = arg;
-
-	f->srv = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(f->srv, srv_read, srv_written, srv_event, f);
-	bufferevent_enable(f->srv, EV_READ | EV_WRITE);
-	srv_send_pending(f);
-}
 
 /* ---- the owner ---------------------------------------------------------- */
 
@@ -242,7 +147,7 @@ o_done(void *arg, enum session_fail fail, const char *why)
 	f->done = true;
 	f->fail = fail;
 	snprintf(f->why, sizeof f->why, "%s", why);
-	event_base_loopexit(f->base, NULL);
+	event_base_loopexit(f->sc.base, NULL);
 }
 
 static const struct session_ops owner_ops = {
@@ -254,17 +159,9 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof sin;
 
-	f->base = event_base_new();
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	f->lst = evconnlistener_new_bind(f->base, srv_accept, f,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 4,
-	    (struct sockaddr *)&sin, sizeof sin);
-	assert_non_null(f->lst);
-	getsockname(evconnlistener_get_fd(f->lst), (struct sockaddr *)&sin, &len);
-	f->port = ntohs(sin.sin_port);
+	assert_non_null(f);
+	scripted_open(&f->sc);
 	*state = f;
 	return 0;
 }
@@ -275,25 +172,20 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	imap_client_free(f->client);
-	if (f->srv != NULL)
-		bufferevent_free(f->srv);
-	evconnlistener_free(f->lst);
-	event_base_free(f->base);
+	scripted_close(&f->sc);
 	free(f);
 	return 0;
 }
 
 static void
-run_script(struct fixture *f, const struct step *s, size_t n,
+run_script(struct fixture *f, const struct scripted_step *s, size_t n,
     enum net_tls tls, uint32_t timeout_ms, uint64_t max_size)
 {
 	struct imap_client_params p = { 0 };
-	struct timeval limit = { 10, 0 };
 
-	f->script = s;
-	f->n = n;
+	scripted_play(&f->sc, s, n);
 	p.net.host = "127.0.0.1";
-	p.net.port = f->port;
+	p.net.port = f->sc.port;
 	p.net.tls = tls;
 	p.net.verify = true;
 	p.net.timeout_ms = 5000;
@@ -303,14 +195,13 @@ run_script(struct fixture *f, const struct step *s, size_t n,
 	p.allow_plaintext = true;
 	p.timeout_ms = timeout_ms;
 	p.max_message_size = max_size ? max_size : 1 << 20;
-	assert_int_equal(imap_client_start(f->base, NULL, &p, &owner_ops, f,
+	assert_int_equal(imap_client_start(f->sc.base, NULL, &p, &owner_ops, f,
 	    &f->client), 0);
-	event_base_loopexit(f->base, &limit);
-	event_base_dispatch(f->base);
+	scripted_loop(&f->sc);
 	assert_true(f->done);
 }
 
-#define RUN(f, s, tls, to, max) run_script(f, s, sizeof(s) / sizeof(s[0]), tls, to, max)
+#define RUN(f, s, tls, to, max) run_script(f, s, NSTEPS(s), tls, to, max)
 
 /* base64("\0alice\0s3cret") */
 #define PLAIN_B64 "AGFsaWNlAHMzY3JldA=="
@@ -319,7 +210,7 @@ static void
 test_archive_happy_path(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR ESEARCH] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
 		S("a1 OK [CAPABILITY IMAP4rev1 ESEARCH] logged in\r\n"),
@@ -347,7 +238,7 @@ test_archive_happy_path(void **state)
 	f->known[0] = 5;
 	f->n_known = 1;
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_OK);
 	assert_int_equal(f->n_msgs, 2);
 	assert_int_equal(f->uids[0], 4);
@@ -364,7 +255,7 @@ static void
 test_login_without_auth_plain(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK ready\r\n"),
 		C("a1 CAPABILITY"),
 		S("* CAPABILITY IMAP4rev1\r\na1 OK\r\n"),
@@ -373,7 +264,7 @@ test_login_without_auth_plain(void **state)
 	};
 
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
 	assert_non_null(strstr(f->why, "AUTHENTICATIONFAILED"));
 	assert_null(strstr(f->why, "s3cret"));
@@ -383,12 +274,12 @@ static void
 test_logindisabled_never_sends_login(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n"),
 	};
 
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
 	assert_non_null(strstr(f->why, "LOGINDISABLED"));
 }
@@ -397,12 +288,12 @@ static void
 test_starttls_not_offered(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
 	};
 
 	RUN(f, s, NET_TLS_STARTTLS, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_TLS);
 	assert_non_null(strstr(f->why, "STARTTLS"));
 }
@@ -411,14 +302,14 @@ static void
 test_starttls_refused(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] ready\r\n"),
 		C("a1 STARTTLS"),
 		S("a1 BAD not now\r\n"),
 	};
 
 	RUN(f, s, NET_TLS_STARTTLS, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_TLS);
 }
 
@@ -427,14 +318,14 @@ static void
 test_starttls_injection(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] ready\r\n"),
 		C("a1 STARTTLS"),
 		S("a1 OK go ahead\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"),
 	};
 
 	RUN(f, s, NET_TLS_STARTTLS, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_TLS);
 	assert_non_null(strstr(f->why, "injection"));
 }
@@ -443,12 +334,12 @@ static void
 test_preauth_on_starttls_profile(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome\r\n"),
 	};
 
 	RUN(f, s, NET_TLS_STARTTLS, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_TLS);
 }
 
@@ -456,13 +347,13 @@ static void
 test_silent_server_times_out(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
 		C("a1 AUTHENTICATE PLAIN"),
 	};
 
 	RUN(f, s, NET_TLS_NONE, 300, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_TIMEOUT);
 }
 
@@ -471,7 +362,7 @@ static void
 test_fetch_items(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
 		S("a1 OK [CAPABILITY IMAP4rev1] in\r\n"),
@@ -490,7 +381,7 @@ test_fetch_items(void **state)
 	};
 
 	RUN(f, s, NET_TLS_NONE, 5000, 10);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_OK);
 	assert_int_equal(f->n_msgs, 1);
 	assert_int_equal(f->uids[0], 2);
@@ -508,7 +399,7 @@ static void
 test_huge_uid_set_refused(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR ESEARCH] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
 		S("a1 OK [CAPABILITY IMAP4rev1 ESEARCH] in\r\n"),
@@ -521,7 +412,7 @@ test_huge_uid_set_refused(void **state)
 	};
 
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_PROTOCOL);
 	assert_int_equal(f->n_msgs, 0);
 }
@@ -531,7 +422,7 @@ static void
 test_unchanged_folder_skipped(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
 		S("a1 OK [CAPABILITY IMAP4rev1] in\r\n"),
@@ -545,7 +436,7 @@ test_unchanged_folder_skipped(void **state)
 
 	f->skip_folder = true;
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_OK);
 	assert_int_equal(f->folders_complete, 1);
 }
@@ -554,7 +445,7 @@ static void
 test_connection_closed_mid_literal(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
 		S("a1 OK [CAPABILITY IMAP4rev1] in\r\n"),
@@ -571,7 +462,7 @@ test_connection_closed_mid_literal(void **state)
 	};
 
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	/* The whole message is delivered; the partial one is not. */
 	assert_int_equal(f->n_msgs, 1);
 	assert_int_equal(f->uids[0], 1);
@@ -583,7 +474,7 @@ static void
 test_master_user_authzid(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
 		C("a1 AUTHENTICATE PLAIN Ym9iAGFsaWNlAHMzY3JldA=="),
 		S("a1 NO [AUTHORIZATIONFAILED] not allowed\r\n"),
@@ -591,7 +482,7 @@ test_master_user_authzid(void **state)
 
 	f->authzid = "bob";
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
 	assert_non_null(strstr(f->why, "AUTHORIZATIONFAILED"));
 }
@@ -601,13 +492,13 @@ static void
 test_master_user_needs_plain(void **state)
 {
 	struct fixture *f = *state;
-	static const struct step s[] = {
+	static const struct scripted_step s[] = {
 		S("* OK [CAPABILITY IMAP4rev1] hi\r\n"),
 	};
 
 	f->authzid = "bob";
 	RUN(f, s, NET_TLS_NONE, 5000, 0);
-	assert_string_equal(f->mismatch, "");
+	assert_string_equal(f->sc.mismatch, "");
 	assert_int_equal(f->fail, SESSION_FAIL_AUTH);
 }
 

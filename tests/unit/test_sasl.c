@@ -17,26 +17,12 @@
 
 #include "base/sasl.h"
 #include "base/util.h"
+#include "scripted.h"		/* b64_decode() */
 
 #define TOKEN	"ya29.A0ARrdaM-secret_Token~42"
 /* base64("user=alice@example.com\1auth=Bearer " TOKEN "\1\1") */
 #define XOAUTH2_B64 "dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5Lk" \
 	"EwQVJyZGFNLXNlY3JldF9Ub2tlbn40MgEB"
-
-/* Decode strict base64 into `out`; the byte count, or -1. */
-static int
-b64_decode(unsigned char *out, size_t outlen, const char *b64)
-{
-	size_t len = strlen(b64);
-	int n, pad = 0;
-
-	if (len % 4 != 0 || len / 4 * 3 > outlen)
-		return -1;
-	if (len > 0 && b64[len - 1] == '=')
-		pad = len > 1 && b64[len - 2] == '=' ? 2 : 1;
-	n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
-	return n < 0 ? -1 : n - pad;
-}
 
 static void
 test_plain_unchanged(void **state)
@@ -269,6 +255,49 @@ test_redact_plain_unchanged(void **state)
 	assert_string_equal(text, "NO ****** ******************** s3cre");
 }
 
+/* The failure texts both clients share, with their categories. */
+static void
+test_oauth_failure_texts(void **state)
+{
+	static char big[8000];
+	char said[64], why[512];
+
+	memset(big, 'A', sizeof big);
+	assert_int_equal(sasl_oauth_b64_error(-ENOMEM, SASL_MECH_XOAUTH2,
+	    "empty", why, sizeof why), SESSION_FAIL_LOCAL);
+	assert_string_equal(why, "out of memory");
+	assert_int_equal(sasl_oauth_b64_error(-EINVAL, SASL_MECH_OAUTHBEARER,
+	    "empty", why, sizeof why), SESSION_FAIL_AUTH);
+	assert_string_equal(why, "auth.user is empty; an OAuth2 login "
+	    "(OAUTHBEARER) cannot carry it");
+	assert_int_equal(sasl_oauth_b64_error(-EBADMSG, SASL_MECH_XOAUTH2,
+	    "empty", why, sizeof why), SESSION_FAIL_AUTH);
+	assert_non_null(strstr(why, "not a bearer token (RFC 6750)"));
+	/* base64("{}") is read; a second challenge, or a huge one, is not. */
+	assert_int_equal(sasl_oauth_error_challenge(SASL_MECH_XOAUTH2, false,
+	    "h:1", "e30=", 4, said, sizeof said, why, sizeof why), 0);
+	assert_string_equal(said, "{}");
+	assert_int_equal(sasl_oauth_error_challenge(SASL_MECH_XOAUTH2, true,
+	    "h:1", "e30=", 4, said, sizeof said, why, sizeof why), -EPROTO);
+	assert_string_equal(why, "h:1 sent another continuation after the "
+	    "answer to its OAuth2 error challenge (XOAUTH2); the session was "
+	    "closed");
+	assert_int_equal(sasl_oauth_error_challenge(SASL_MECH_XOAUTH2, false,
+	    "h:1", big, sizeof big, said, sizeof said, why, sizeof why),
+	    -EPROTO);
+	assert_non_null(strstr(why, "challenge of 8000 bytes, above the "
+	    "limit of 4096"));
+	sasl_oauth_refused(why, sizeof why, "al", SASL_MECH_XOAUTH2, "h:1",
+	    "NO no", NULL, "POP3");
+	assert_string_equal(why, "login as 'al' with an OAuth2 token "
+	    "(XOAUTH2) was refused by h:1: NO no; check that the token is "
+	    "current and its scope allows POP3");
+	sasl_oauth_refused(why, sizeof why, "al", SASL_MECH_XOAUTH2, "h:1",
+	    "NO no", "{}", "IMAP");
+	assert_string_equal(why, "login as 'al' with an OAuth2 token "
+	    "(XOAUTH2) was refused by h:1: NO no; server said {}");
+}
+
 int
 main(void)
 {
@@ -282,6 +311,7 @@ main(void)
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_redact_oauth),
 		cmocka_unit_test(test_redact_plain_unchanged),
+		cmocka_unit_test(test_oauth_failure_texts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
