@@ -196,6 +196,9 @@ imap_on_examine(struct imap_client *c, const struct imap_response *r)
 	c->n_plan = n_known;
 	if (c->sf.messages == 0) {
 		c->ops->folder_planned(c->arg, &c->sf, 0, 0);
+		/* The owner may cancel from any callback: nothing after. */
+		if (c->finished)
+			return;
 		imap_folder_finish(c, true);
 		return;
 	}
@@ -302,6 +305,8 @@ imap_on_search(struct imap_client *c, const struct imap_response *r)
 		return;
 	}
 	c->ops->folder_planned(c->arg, &c->sf, found, c->n_plan);
+	if (c->finished)
+		return;
 	if (c->n_plan == 0) {
 		imap_folder_finish(c, true);
 		return;
@@ -435,6 +440,7 @@ imap_fetch_deliver(struct imap_client *c, uint32_t uid,
     const struct imap_value *body, const struct imap_value *idate)
 {
 	ssize_t idx = imap_plan_index(c, uid);
+	void *h;
 	int err;
 
 	if (idx < 0 || c->got[idx] || !imap_plan_inflight(c, (size_t)idx)) {
@@ -472,10 +478,14 @@ imap_fetch_deliver(struct imap_client *c, uint32_t uid,
 		    "server sent no message body (BODY[] was NIL)");
 		return;
 	}
-	c->ops->message(c->arg, &c->sf, uid, NULL, c->msg,
-	    imap_parse_internaldate(idate));
+	/* The handle is the owner's from here, even if it cancels us inside
+	 * message(): our teardown must not discard it again. */
+	h = c->msg;
 	c->msg = NULL;
-	imap_msg_drop(c);
+	c->ops->message(c->arg, &c->sf, uid, NULL, h,
+	    imap_parse_internaldate(idate));
+	if (!c->finished)
+		imap_msg_drop(c);
 }
 
 /* "* 12 FETCH (UID 40 RFC822.SIZE 1234 INTERNALDATE "..." BODY[] {1234}...)" */

@@ -274,14 +274,14 @@ fz_cancel_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The daemon cancels from a signal event, between callbacks, and so does
- * this harness.  -DFZ_CANCEL_INLINE cancels from inside message() instead
- * (the header does not forbid it; see the report of issue 6).
+ * Cancel from inside message(), which the header allows and which once
+ * freed the handle twice; -DFZ_CANCEL_DEFERRED cancels from a timer
+ * instead, between callbacks, as the daemon's signal handling does.
  */
 static void
 fz_cancel(struct fz *f)
 {
-#ifdef FZ_CANCEL_INLINE
+#ifndef FZ_CANCEL_DEFERRED
 	imap_client_cancel(f->client);
 #else
 	struct timeval now = { 0, 0 };
