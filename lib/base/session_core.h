@@ -26,6 +26,13 @@ struct session_core {
 	struct event *done_ev;		/* reports the outcome */
 	struct event *resume_ev;	/* processes what arrived while paused */
 	bool	 paused;
+	/*
+	 * The connection closed (BEV_EVENT_* bits) with replies still
+	 * buffered: those are processed first (at once, or on resume), and
+	 * the close is reported only if the protocol needs more bytes.
+	 */
+	short	 lost;
+	char	 lost_err[256];		/* the socket or TLS error then */
 	enum session_fail fail;
 	char	 why[1024];
 };

@@ -32,6 +32,7 @@ _Static_assert(NELEM(imap_state_names) == _IMAP_S_MAX, "one name per state");
 static void imap_readcb(struct bufferevent *, void *);
 static void imap_eventcb(struct bufferevent *, short, void *);
 static void imap_send_capability(struct imap_client *);
+static void imap_conn_lost(struct imap_client *, short);
 
 const char *
 imap_state_name(enum imap_state s)
@@ -463,8 +464,11 @@ imap_readcb(struct bufferevent *bev, void *arg)
 		if (c->state == IMAP_S_HANDSHAKE)
 			return;
 		n = imap_parser_feed(c->parser, in, &r);
-		if (n == 0)
+		if (n == 0) {
+			if (c->core.lost)
+				imap_conn_lost(c, c->core.lost);
 			return;
+		}
 		if (n < 0) {
 			imap_fail(c, n == -ENOMEM || n == -EIO || n == -ENOSPC ?
 			    SESSION_FAIL_LOCAL : SESSION_FAIL_PROTOCOL,
@@ -480,28 +484,24 @@ imap_readcb(struct bufferevent *bev, void *arg)
  * Why a connection broke: the socket's errno, else OpenSSL's word (a TLS
  * peer that resets leaves errno 0, and "Success" helps nobody).
  */
-static const char *
-imap_conn_error(struct bufferevent *bev)
+static void
+imap_conn_error(struct bufferevent *bev, char *buf, size_t len)
 {
-	static char buf[256];
 	unsigned long e = bufferevent_get_openssl_error(bev);
 	int err = EVUTIL_SOCKET_ERROR();
 
 	if (err != 0)
-		return evutil_socket_error_to_string(err);
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof buf);
-		return buf;
-	}
-	return "the server reset or closed the connection without a clean "
-	    "TLS shutdown";
+		snprintf(buf, len, "%s", evutil_socket_error_to_string(err));
+	else if (e != 0)
+		ERR_error_string_n(e, buf, len);
+	else
+		snprintf(buf, len, "the server reset or closed the connection "
+		    "without a clean TLS shutdown");
 }
 
 static void
-imap_eventcb(struct bufferevent *bev, short what, void *arg)
+imap_conn_lost(struct imap_client *c, short what)
 {
-	struct imap_client *c = arg;
-
 	if (c->state == IMAP_S_LOGOUT) {
 		imap_finish(c, SESSION_OK);
 		return;
@@ -510,10 +510,35 @@ imap_eventcb(struct bufferevent *bev, short what, void *arg)
 		imap_fail(c, SESSION_FAIL_CONNECT, "%s closed the connection "
 		    "during %s%s%s", net_peer(c->conn), imap_state_name(c->state),
 		    c->bye[0] ? "; it said: " : "", c->bye);
-	else if (what & BEV_EVENT_ERROR)
+	else
 		imap_fail(c, SESSION_FAIL_CONNECT, "connection to %s failed "
 		    "during %s: %s", net_peer(c->conn),
-		    imap_state_name(c->state), imap_conn_error(bev));
+		    imap_state_name(c->state), c->core.lost_err);
+}
+
+static void
+imap_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_client *c = arg;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (what & BEV_EVENT_ERROR)
+		imap_conn_error(bev, c->core.lost_err,
+		    sizeof c->core.lost_err);
+	/*
+	 * Whole replies that arrived before the close still count: read
+	 * them first (now, or on resume when paused); the close is reported
+	 * when the protocol needs bytes that will not come.
+	 */
+	if (c->state != IMAP_S_HANDSHAKE &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		c->core.lost = what;
+		if (!c->core.paused)
+			imap_readcb(bev, c);
+		return;
+	}
+	imap_conn_lost(c, what);
 }
 
 static void

@@ -31,6 +31,7 @@ _Static_assert(NELEM(pop3_state_names) == _POP3_S_MAX, "one name per state");
 
 static void pop3_readcb(struct bufferevent *, void *);
 static void pop3_eventcb(struct bufferevent *, short, void *);
+static void pop3_conn_lost(struct pop3_client *, short);
 
 const char *
 pop3_state_name(enum pop3_state s)
@@ -397,12 +398,12 @@ pop3_readcb(struct bufferevent *bev, void *arg)
 			return;
 		if (c->in_body) {
 			if (pop3_body_feed(c, in) <= 0)
-				return;
+				break;
 			continue;
 		}
 		n = pop3_line_take(in, c->line, sizeof c->line, &len);
 		if (n == 0)
-			return;
+			break;
 		if (n < 0) {
 			pop3_line_error(c, n);
 			return;
@@ -412,12 +413,15 @@ pop3_readcb(struct bufferevent *bev, void *arg)
 		else
 			pop3_on_status(c, c->line, len);
 	}
+	/* A close seen while paused: report it once the replies that came
+	 * before it are used up and more bytes are still needed. */
+	if (!c->finished && !c->core.paused && c->core.lost)
+		pop3_conn_lost(c, c->core.lost);
 }
 
 static void
-pop3_eventcb(struct bufferevent *bev, short what, void *arg)
+pop3_conn_lost(struct pop3_client *c, short what)
 {
-	struct pop3_client *c = arg;
 	char where[96] = "";
 
 	if (c->state == POP3_S_QUIT) {
@@ -432,11 +436,31 @@ pop3_eventcb(struct bufferevent *bev, short what, void *arg)
 		pop3_fail(c, SESSION_FAIL_CONNECT, "%s closed the connection "
 		    "during %s%s", net_peer(c->conn), pop3_state_name(c->state),
 		    where);
-	else if (what & BEV_EVENT_ERROR)
+	else
 		pop3_fail(c, SESSION_FAIL_CONNECT, "connection to %s failed "
 		    "during %s%s: %s", net_peer(c->conn),
-		    pop3_state_name(c->state), where,
+		    pop3_state_name(c->state), where, c->core.lost_err);
+}
+
+static void
+pop3_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pop3_client *c = arg;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (what & BEV_EVENT_ERROR)
+		snprintf(c->core.lost_err, sizeof c->core.lost_err, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	/* Replies that came before the close first (see imap_eventcb). */
+	if (c->state != POP3_S_HANDSHAKE &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		c->core.lost = what;
+		if (!c->core.paused)
+			pop3_readcb(bev, c);
+		return;
+	}
+	pop3_conn_lost(c, what);
 }
 
 static void

@@ -52,6 +52,8 @@ struct fixture {
 	int	 keys_calls;
 	bool	 skip_folder;
 	bool	 cancel_on_message;
+	bool	 pause_first;		/* pause in the first message() */
+	struct event *resume_ev;
 	uint64_t found, todo;
 	int	 planned, folders_done, folders_complete;
 	const char *sf_name;
@@ -175,6 +177,20 @@ o_message(void *arg, const struct session_folder *sf, uint32_t uid,
 	/* The owner may stop the session from inside a callback. */
 	if (f->cancel_on_message)
 		pop3_client_cancel(f->client);
+	if (f->pause_first && f->n_msgs == 1) {
+		struct timeval later = { 0, 100 * 1000 };
+
+		pop3_client_pause(f->client);
+		evtimer_add(f->resume_ev, &later);
+	}
+}
+
+static void __attribute__((unused))
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fixture *f = arg;
+
+	pop3_client_resume(f->client);
 }
 
 static void
@@ -247,6 +263,8 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	pop3_client_free(f->client);
+	if (f->resume_ev != NULL)
+		event_free(f->resume_ev);
 	scripted_close(&f->sc);
 	free(f);
 	return 0;

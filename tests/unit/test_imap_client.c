@@ -27,6 +27,8 @@ struct fixture {
 	const char *authzid;
 	uint64_t found, todo;
 	int	 folders_done, folders_complete;
+	bool	 pause_first;		/* pause in the first message() */
+	struct event *resume_ev;
 };
 
 struct membuf {
@@ -109,9 +111,24 @@ o_message(void *arg, const struct session_folder *sf, uint32_t uid,
 	struct fixture *f = arg;
 	struct membuf *m = h;
 
+	struct timeval later = { 0, 100 * 1000 };
+
 	memcpy(f->bodies[f->n_msgs], m->data, m->len);
 	f->uids[f->n_msgs++] = uid;
 	free(m);
+	/* Backpressure: the server's close arrives while we hold off. */
+	if (f->pause_first && f->n_msgs == 1) {
+		imap_client_pause(f->client);
+		evtimer_add(f->resume_ev, &later);
+	}
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fixture *f = arg;
+
+	imap_client_resume(f->client);
 }
 
 static void
@@ -172,6 +189,8 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	imap_client_free(f->client);
+	if (f->resume_ev != NULL)
+		event_free(f->resume_ev);
 	scripted_close(&f->sc);
 	free(f);
 	return 0;
@@ -469,6 +488,44 @@ test_connection_closed_mid_literal(void **state)
 	assert_int_equal(f->fail, SESSION_FAIL_CONNECT);
 }
 
+/*
+ * The server sends the last replies and closes while we are paused:
+ * what it sent before the close is still read and delivered, and the
+ * session ends as cleanly as the replies allow.
+ */
+static void
+test_close_while_paused_keeps_replies(void **state)
+{
+	struct fixture *f = *state;
+	static const struct scripted_step s[] = {
+		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n"),
+		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
+		S("a1 OK [CAPABILITY IMAP4rev1] in\r\n"),
+		C("a2 LIST \"\" \"*\""),
+		S("* LIST () \"/\" INBOX\r\na2 OK\r\n"),
+		C("a3 EXAMINE INBOX"),
+		S("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\na3 OK\r\n"),
+		C("a4 UID SEARCH ALL"),
+		S("* SEARCH 1 2\r\na4 OK\r\n"),
+		C("a5 UID FETCH 1:2 (UID RFC822.SIZE INTERNALDATE BODY.PEEK[])"),
+		/* Everything up to the LOGOUT's answer, then the close. */
+		S("* 1 FETCH (UID 1 BODY[] {2}\r\nok)\r\n"
+		       "* 2 FETCH (UID 2 BODY[] {3}\r\nyes)\r\na5 OK\r\n"
+		       "* BYE bye\r\na6 OK\r\n"),
+		X(),
+	};
+
+	f->pause_first = true;
+	f->resume_ev = evtimer_new(f->sc.base, resume_cb, f);
+	assert_non_null(f->resume_ev);
+	RUN(f, s, NET_TLS_NONE, 5000, 0);
+	assert_string_equal(f->sc.mismatch, "");
+	assert_int_equal(f->n_msgs, 2);
+	assert_memory_equal(f->bodies[1], "yes", 3);
+	assert_int_equal(f->folders_complete, 1);
+	assert_int_equal(f->fail, SESSION_OK);
+}
+
 /* A master user acting for bob: PLAIN carries bob as authzid. */
 static void
 test_master_user_authzid(void **state)
@@ -518,6 +575,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_huge_uid_set_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchanged_folder_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_closed_mid_literal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_while_paused_keeps_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_user_authzid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_user_needs_plain, setup, teardown),
 	};

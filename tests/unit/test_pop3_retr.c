@@ -50,6 +50,36 @@ test_pipelined_retr(void **state)
 	assert_int_equal(f->folders_complete, 1);
 }
 
+/* The last answers and the close arrive while paused: all still count. */
+static void
+test_close_while_paused_keeps_replies(void **state)
+{
+	struct fixture *f = *state;
+	static const struct scripted_step s[] = {
+		GREET_SASL,
+		C("STAT"),
+		S("+OK 2 10\r\n"),
+		C("UIDL"),
+		S("+OK\r\n1 u1\r\n2 u2\r\n.\r\n"),
+		C("LIST"),
+		S("+OK\r\n1 4\r\n2 4\r\n.\r\n"),
+		C("RETR 1"),
+		C("RETR 2"),
+		S("+OK\r\nm1\r\n.\r\n+OK\r\nm2\r\n.\r\n+OK bye\r\n"),
+		X(),
+	};
+
+	f->pause_first = true;
+	f->resume_ev = evtimer_new(f->sc.base, resume_cb, f);
+	assert_non_null(f->resume_ev);
+	RUN(f, s, NET_TLS_NONE, 5000);
+	assert_string_equal(f->sc.mismatch, "");
+	assert_int_equal(f->n_msgs, 2);
+	assert_memory_equal(f->bodies[1], "m2\r\n", 4);
+	assert_int_equal(f->folders_complete, 1);
+	assert_int_equal(f->fail, SESSION_OK);
+}
+
 static void
 test_server_without_uidl(void **state)
 {
@@ -393,6 +423,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_pipelined_retr),
 		T(test_server_without_uidl),
+		T(test_close_while_paused_keeps_replies),
 		T(test_bad_uidls),
 		T(test_connection_dropped_mid_retr),
 		T(test_stalled_retr_times_out),
