@@ -186,12 +186,35 @@ imap_flags_have(const struct imap_value *flags, const char *flag)
 	return false;
 }
 
+/*
+ * A name we cannot send back safely (NUL, CR, LF, empty or over
+ * IMAP_MAX_FOLDER_NAME bytes) cannot be opened.  Its mail is not
+ * archived, so a folder the profile wants is an error of the run, never
+ * a silent skip; one it does not want is only mentioned.
+ */
+static void
+imap_list_unusable(struct imap_client *c, const struct imap_value *nv,
+    char delim)
+{
+	char esc[128], text[384];
+	bool wanted;
+
+	str_escape(esc, sizeof esc, nv->str, nv->len);
+	wanted = c->ops->want_folder(c->arg, esc, delim);
+	snprintf(text, sizeof text, "folder \"%s\" (%zu bytes) has a name "
+	    "that cannot be opened safely (empty, NUL, CR or LF, or over %d "
+	    "bytes); %s", esc, nv->len, IMAP_MAX_FOLDER_NAME, wanted ?
+	    "its messages are NOT archived: rename it on the server" :
+	    "skipped (not selected by this profile)");
+	c->ops->event(c->arg, wanted ? LOG_LVL_ERR : LOG_LVL_INFO, NULL, text);
+}
+
 /* "* LIST (\HasNoChildren) "/" Sent" */
 void
 imap_list_entry(struct imap_client *c, const struct imap_response *r)
 {
 	const struct imap_value *flags, *dv, *nv;
-	char delim = 0, esc[128];
+	char delim = 0;
 
 	if (r->n_args != 3 || r->args[0].type != IMAP_V_LIST ||
 	    (r->args[2].type != IMAP_V_ATOM && r->args[2].type != IMAP_V_STRING)) {
@@ -211,13 +234,7 @@ imap_list_entry(struct imap_client *c, const struct imap_response *r)
 	    memchr(nv->str, '\0', nv->len) != NULL ||
 	    memchr(nv->str, '\r', nv->len) != NULL ||
 	    memchr(nv->str, '\n', nv->len) != NULL) {
-		char text[256];
-
-		str_escape(esc, sizeof esc, nv->str, nv->len);
-		snprintf(text, sizeof text, "folder \"%s\" (%zu bytes) has a "
-		    "name this client cannot select safely; skipped", esc,
-		    nv->len);
-		c->ops->event(c->arg, LOG_LVL_WARN, NULL, text);
+		imap_list_unusable(c, nv, delim);
 		return;
 	}
 	if (c->n_folders >= IMAP_MAX_FOLDERS) {

@@ -503,7 +503,27 @@ def test_hostile_mailbox_names(archive, certs, tmp_path):
         assert name in folders_seen, (name, folders_seen)
     texts = " ".join(event_texts(proto))
     assert no_control(texts)
-    assert texts.count("skipped") >= 3, event_texts(proto)
+    # Folders whose mail could not be archived are errors of the run,
+    # never a silent skip: the run does not claim success.
+    assert texts.count("its messages are NOT archived") >= 3, \
+        event_texts(proto)
+    assert proto["status"] == "completed_with_errors", proto["status"]
+
+
+def test_unusable_name_outside_the_selection_is_no_error(archive, certs):
+    """A folder the profile does not select costs nothing, however odd its
+    name: the run succeeds and says why the folder was left."""
+    folders = [Folder("INBOX", [msg(1)]), Folder(b"a\r\nb", [msg(2)])]
+    with HostileServer(FakeImap(folders), tls="implicit",
+                       cert=certs.server) as hs:
+        prof = hostile.profile(archive, hs, certs,
+                               folders={"include": ["INBOX"]})
+        archive.write_config(prof)
+        r = archive.cli("run", "--json", prof["name"])
+    proto = r.json()
+    assert r.rc == 0 and proto["status"] == "succeeded", str(r)
+    assert sha256(msg(1)) in archive.files()
+    assert "not selected by this profile" in " ".join(event_texts(proto))
 
 
 @pytest.mark.parametrize("pair", [
