@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_MAX_MSG	4096		/* max_message_size */
 #define FZ_MAX_UIDS	4096		/* delivered UIDs remembered per folder */
+#define FZ_MAX_NAMES	256
 #define FZ_BYTEWISE_MAX	2048		/* split mode 2: the rest goes at once */
 #define FZ_CAP_SEC	5		/* longer than this is a hang */
 
@@ -64,6 +65,8 @@ struct fz {
 	uint32_t uids[FZ_MAX_UIDS];	/* delivered in the open folder */
 	size_t	 n_uids;
 	size_t	 stored;		/* bytes "archived", all messages */
+	char	*names[FZ_MAX_NAMES];	/* folder names offered, distinct */
+	size_t	 n_names;
 };
 
 static int fz_listen = -1;
@@ -75,6 +78,28 @@ fz_bug(const char *what)
 {
 	fprintf(stderr, "fuzz_imap_session: %s\n", what);
 	abort();
+}
+
+/*
+ * Folder names are how the archive tells folders apart (they never become
+ * paths): two server folders must never be offered under one name, and a
+ * name must be printable so it cannot forge a protocol or journal line.
+ */
+static void
+fz_check_name(struct fz *f, const char *name)
+{
+	const unsigned char *s;
+	size_t i;
+
+	for (s = (const unsigned char *)name; *s != '\0'; s++)
+		if (*s < 0x20 || *s == 0x7f)
+			fz_bug("a folder name with a control byte");
+	for (i = 0; i < f->n_names; i++)
+		if (strcmp(f->names[i], name) == 0)
+			fz_bug("two folders offered under one name");
+	if (f->n_names < FZ_MAX_NAMES &&
+	    (f->names[f->n_names] = strdup(name)) != NULL)
+		f->n_names++;
 }
 
 /* Formatting always runs (the server's words go through it); the lines
@@ -129,6 +154,7 @@ o_want(void *arg, const char *name, char delim)
 	fz_alive(arg);
 	if (name == NULL || name[0] == '\0')
 		fz_bug("want_folder() with an empty name");
+	fz_check_name(arg, name);
 	return strcmp(name, "Trash") != 0;
 }
 
@@ -524,7 +550,11 @@ fz_events_new(struct fz *f)
 static void
 fz_free(struct fz *f)
 {
+	size_t i;
+
 	imap_client_free(f->client);
+	for (i = 0; i < f->n_names; i++)
+		free(f->names[i]);
 	if (f->live != 0)
 		fz_bug("a sink handle was neither delivered nor discarded");
 	if (f->srv_ev != NULL)
