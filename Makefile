@@ -4,7 +4,7 @@
 #   make                 build build/mailstow and build/mailstowd
 #   make check           install test deps if missing (as root), run all tests
 #   make demo            archive a throwaway Dovecot mailbox and print the protocol
-#   make check-valgrind  the core system tests under valgrind
+#   make check-valgrind  the core and hostile system tests under valgrind
 #   make bench           speed and memory against mbsync and mpop
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -79,14 +79,19 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) $(PYTHON) tests/demo.py
 
-# The core system tests with every mailstow process under valgrind: any
-# memory error or definite leak fails the test (exit status 99).
+# The core and hostile-server system tests with every mailstow process
+# they start through conftest.run_mailstow under valgrind: any memory error
+# or definite leak fails the test (exit status 99).  Runs whose peak RSS is
+# measured (hostile.run_measured, most of test_hostile_parse.py) and
+# mailstowd are not wrapped.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
 check-valgrind: deps all
 	MAILSTOW_BUILD=$(CURDIR)/$(BUILD) MAILSTOW_WRAP="$(VALGRIND)" \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/system/test_imap_archive.py \
-	    tests/system/test_pop3.py tests/system/test_cli.py tests/system/test_batch.py
+	    tests/system/test_pop3.py tests/system/test_cli.py tests/system/test_batch.py \
+	    tests/system/test_hostile_tls.py tests/system/test_hostile_sync.py \
+	    tests/system/test_hostile_parse.py tests/system/test_secrets.py
 
 # Speed and memory against mbsync and mpop; writes tests/bench/results.md.
 bench: deps all

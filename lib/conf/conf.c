@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "conf_private.h"
@@ -201,6 +202,24 @@ conf_is_yaml_name(const char *n)
 	return n[0] != '.' && len > 5 && strcmp(n + len - 5, ".yaml") == 0;
 }
 
+/* conf.d keeps the symlink rule of the files in it (conf_yaml.c): a link
+ * owned by neither root nor us would let its owner pick the profiles. */
+static int
+conf_confd_link_ok(const char *dir, struct conf_error *err)
+{
+	struct stat lst;
+
+	/* lstat() errors are opendir()'s to report. */
+	if (lstat(dir, &lst) < 0 || !S_ISLNK(lst.st_mode) ||
+	    lst.st_uid == 0 || lst.st_uid == geteuid())
+		return 0;
+	snprintf(err->text, sizeof err->text, "%.900s: a symlink owned by uid "
+	    "%u, neither root nor us (uid %u), so it is not followed; replace "
+	    "it with the directory itself", dir, (unsigned)lst.st_uid,
+	    (unsigned)geteuid());
+	return -EPERM;
+}
+
 /* The sorted *.yaml names in `dir`; 0 names when it does not exist. */
 static int
 conf_confd_list(const char *dir, char ***ret, size_t *ret_n,
@@ -212,6 +231,8 @@ conf_confd_list(const char *dir, char ***ret, size_t *ret_n,
 	DIR *d;
 	int r = 0;
 
+	if ((r = conf_confd_link_ok(dir, err)) < 0)
+		return r;
 	if ((d = opendir(dir)) == NULL) {
 		if (errno == ENOENT) {
 			*ret = NULL;

@@ -1,9 +1,9 @@
 /*
- * conf_yaml.c - a config file from disk to a small tree of scalars,
- * lists and mappings with their line and column.  This is where the input
- * is bounded: file size, nesting depth, string length and node count, and
- * where YAML features we do not want (aliases, tags, several documents)
- * are refused before any value is looked at.
+ * conf_yaml.c - a config file from disk (not through a symlink someone
+ * else owns) to a tree of scalars, lists and mappings with line and column.
+ * This is where the input is bounded: file size, nesting depth, string
+ * length and node count, and where YAML features we do not want (aliases,
+ * tags, several documents) are refused before any value is looked at.
  */
 #include <sys/stat.h>
 
@@ -94,6 +94,46 @@ conf_read_file(const char *path, char **ret_data, size_t *ret_len,
 	    ret_mode, err);
 }
 
+/*
+ * Open a config file after the symlink rule of password files: a link is
+ * followed only when root or we own it, since whoever owns the link picks
+ * which profiles, servers and password files we use.
+ */
+static int
+conf_open(const char *path, struct conf_error *err)
+{
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd, r;
+	struct stat lst;
+
+	if (lstat(path, &lst) < 0) {
+		r = -errno;
+		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
+		    path, strerror(-r), conf_open_hint(-r));
+		return r;
+	}
+	if (S_ISLNK(lst.st_mode)) {
+		if (lst.st_uid != 0 && lst.st_uid != geteuid()) {
+			snprintf(err->text, sizeof err->text, "%s: a symlink "
+			    "owned by uid %u, neither root nor us (uid %u), "
+			    "so it is not followed; replace it with the file "
+			    "itself", path, (unsigned)lst.st_uid,
+			    (unsigned)geteuid());
+			return -EPERM;
+		}
+	} else
+		flags |= O_NOFOLLOW;
+	/* O_NOFOLLOW: a link put there after lstat() is refused (ELOOP).
+	 * O_NONBLOCK: a FIFO put in place of the config must not hang us;
+	 * it is refused below as not a regular file. */
+	if ((fd = open(path, flags)) < 0) {
+		r = -errno;
+		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
+		    path, strerror(-r), conf_open_hint(-r));
+		return r;
+	}
+	return fd;
+}
+
 int
 conf_read_file_max(const char *path, size_t max, char **ret_data,
     size_t *ret_len, mode_t *ret_mode, struct conf_error *err)
@@ -101,15 +141,8 @@ conf_read_file_max(const char *path, size_t max, char **ret_data,
 	struct stat st;
 	int fd, r;
 
-	/* O_NONBLOCK: a FIFO put in place of the config must not hang us;
-	 * it is refused below as not a regular file. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
-		    path, strerror(-r), conf_open_hint(-r));
-		return r;
-	}
+	if ((fd = conf_open(path, err)) < 0)
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		snprintf(err->text, sizeof err->text, "%s: cannot stat: %s; %s",
