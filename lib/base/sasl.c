@@ -84,6 +84,37 @@ sasl_mask(char *text, const char *secret)
 	sasl_mask_run(text, secret, strlen(secret));
 }
 
+/*
+ * A server that echoes an IMAP LOGIN shows the password as we quoted it,
+ * '"' and '\\' backslash-escaped, and its words are str_escape()d once
+ * more on their way to us: mask both spellings.
+ */
+static void
+sasl_redact_quoted(char *text, const char *password)
+{
+	size_t i, n = 0, len = strlen(password);
+	char *q, *esc;
+
+	if (strpbrk(password, "\"\\") == NULL)
+		return;
+	/* Out of memory: the plain masks above still ran. */
+	if ((q = malloc(2 * len + 1)) == NULL)
+		return;
+	for (i = 0; i < len; i++) {
+		if (password[i] == '"' || password[i] == '\\')
+			q[n++] = '\\';
+		q[n++] = password[i];
+	}
+	q[n] = '\0';
+	sasl_mask(text, q);
+	if ((esc = malloc(4 * n + 1)) != NULL) {
+		str_escape(esc, 4 * n + 1, q, n);
+		sasl_mask(text, esc);
+		secret_free(esc);
+	}
+	secret_free(q);
+}
+
 void
 sasl_redact(char *text, const char *authzid, const char *authcid,
     const char *password)
@@ -96,6 +127,7 @@ sasl_redact(char *text, const char *authzid, const char *authcid,
 	sasl_mask(text, password);
 	str_escape(esc, sizeof esc, password, strlen(password));
 	sasl_mask(text, esc);
+	sasl_redact_quoted(text, password);
 	if ((b64 = sasl_plain_b64(authzid, authcid, password)) != NULL) {
 		sasl_mask(text, b64);
 		secret_free(b64);

@@ -298,11 +298,30 @@ test_oauth_failure_texts(void **state)
 	    "(XOAUTH2) was refused by h:1: NO no; server said {}");
 }
 
+/* A server echoing LOGIN shows the password quoted, then escaped again. */
+static void
+test_redact_quoted_password(void **state)
+{
+	const char *quoted = "p\\\"w\\\\d";	/* p\"w\\d as IMAP quotes it */
+	char esc[64], text[256];
+
+	str_escape(esc, sizeof esc, quoted, strlen(quoted));
+	snprintf(text, sizeof text, "a2 NO LOGIN alice \"%s\" or %s refused",
+	    quoted, esc);
+	sasl_redact(text, NULL, "alice", "p\"w\\d");
+	assert_null(strstr(text, quoted));
+	assert_null(strstr(text, esc));
+	assert_null(strstr(text, "w\\"));
+	assert_non_null(strstr(text, "LOGIN alice"));
+	assert_non_null(strstr(text, "refused"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_unchanged),
+		cmocka_unit_test(test_redact_quoted_password),
 		cmocka_unit_test(test_xoauth2_bytes),
 		cmocka_unit_test(test_oauthbearer_rfc7628_example),
 		cmocka_unit_test(test_oauthbearer_gs2_escaping),
