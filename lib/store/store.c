@@ -360,7 +360,11 @@ store_lock(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Temp files in tmp/ belong to dead processes: we hold the lock. */
+/*
+ * Temp files in tmp/ belong to dead processes (half-written messages, and
+ * the spares store_spare.c makes ahead, all "<pid>-<seq>.tmp"): we hold
+ * the lock.  Every entry goes, whatever its name.
+ */
 static int
 store_sweep(struct store *s)
 {
@@ -696,6 +700,8 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	/* Before tmpfd closes: the unused spares are unlinked through it. */
+	store_spares_stop(s);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_debug("store: close %s: %s", s->root, sqlite3_errmsg(s->db));
 	if (s->tmpfd >= 0)

@@ -14,7 +14,12 @@
  * commit of the same bytes finds the file and adds the row.
  *
  * All functions are synchronous and may block on disk; a store handle is
- * used by one thread at a time.  Errors are -errno with a sentence in the
+ * used by one thread at a time.  One exception to "may block": a handle
+ * that writes starts, at its first store_blob_begin(), a thread of its own
+ * that keeps up to 32 temp files created and open in <root>/tmp, so that
+ * beginning a message usually costs no file creation.  The end of the last
+ * run open (store_run_finish) and store_close() remove the unused ones;
+ * after a crash the next RDWR open does.  Errors are -errno with a sentence in the
  * caller's buffer where one is taken.
  */
 #ifndef MAILSTOW_STORE_H
@@ -164,7 +169,9 @@ int	store_run_event(struct store *, int64_t run, enum store_level,
 /* Per-folder counts (insert or replace). */
 int	store_run_folder(struct store *, int64_t run, const char *mailbox,
 	    const char *folder, const struct store_counts *);
-/* status: "succeeded", "completed_with_errors", "failed", "interrupted". */
+/* status: "succeeded", "completed_with_errors", "failed", "interrupted".
+ * Ending the last run open on an archive (its handle or a clone) removes
+ * the spare temp files (see the top), on the calling thread. */
 int	store_run_finish(struct store *, int64_t run, const char *status,
 	    const struct store_counts *);
 

@@ -5,11 +5,9 @@
  * memory for the index fields.  Memory per message is bounded by that.
  */
 #define _GNU_SOURCE	/* sync_file_range() */
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,33 +15,22 @@
 #include "base/util.h"
 #include "store_private.h"
 
-#define STORE_TMP_TRIES	100
-
+/*
+ * The temp file: a spare made ahead by the spare thread when there is one
+ * (creating a file can block, and this runs on the event loop), else made
+ * here and now, which also reports the error if creating files fails.
+ */
 static int
 store_blob_mktemp(struct store_blob *b)
 {
 	struct store *s = b->store;
-	int i, fd;
+	int r;
 
-	/* The lock makes us the only writer; the pid and sequence make the
-	 * name unique, O_EXCL makes sure. */
-	for (i = 0; i < STORE_TMP_TRIES; i++) {
-		snprintf(b->tmpname, sizeof b->tmpname, "%ld-%llu.tmp",
-		    s->pid, (unsigned long long)++s->tmpseq);
-		fd = openat(s->tmpfd, b->tmpname, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC | O_NOFOLLOW, STORE_FILE_MODE);
-		if (fd >= 0)
-			break;
-		if (errno != EEXIST)
-			return -errno;
-	}
-	if (fd < 0)
-		return -EEXIST;
-	b->fd = fd;
+	if (store_spare_take(s, &b->fd, b->tmpname, sizeof b->tmpname) < 0 &&
+	    (r = store_tmp_create(s, &b->fd, b->tmpname,
+	    sizeof b->tmpname)) < 0)
+		return r;
 	b->tmp_exists = true;
-	/* Our mode, whatever the umask says. */
-	if (fchmod(fd, STORE_FILE_MODE) < 0)
-		return -errno;
 	return 0;
 }
 

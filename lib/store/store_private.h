@@ -24,6 +24,13 @@
 #define STORE_BUSY_MS		5000
 #define STORE_FANOUT		256	/* messages/00 .. messages/ff */
 #define STORE_SCHEMA_LAYOUT	3	/* the first with meta('layout') */
+#define STORE_TMPNAME_LEN	64	/* "<pid>-<seq>.tmp" and its NUL */
+/*
+ * Temp files kept created and open ahead of need (store_spare.c): at most
+ * this many per writing handle, and at most 1/32 of RLIMIT_NOFILE, since
+ * each is an open descriptor (32 with the usual limit of 1024).
+ */
+#define STORE_TMP_SPARES	32
 
 /*
  * Where message files live, recorded in meta('layout').  An archive of
@@ -54,8 +61,14 @@ struct store {
 	int		 msgfd;		/* <root>/messages; -1 when RDONLY */
 	int		 lockfd;	/* <root>/lock, flock'ed; -1 when RDONLY */
 	enum store_layout layout;	/* RDWR: always AB once open */
-	uint64_t	 tmpseq;	/* part of temp file names */
+	uint64_t	 tmpseq;	/* part of temp file names; atomic: the
+					 * spare thread takes numbers too */
 	long		 pid;		/* and getpid() of the open, asked once */
+	struct store_spares *spares;	/* temp files made ahead; NULL until
+					 * the first store_blob_begin() */
+	bool		 spares_off;	/* no spares: the thread cannot start */
+	int		 runs_open;	/* runs begun, not ended (atomic; on
+					 * the handle that owns the spares) */
 	sqlite3		*db;
 	struct store_fault fault;
 	struct store	*parent;	/* a clone: whose blobs it commits */
@@ -64,7 +77,7 @@ struct store {
 struct store_blob {
 	struct store	*store;
 	int		 fd;		/* temp file; -1 once closed */
-	char		 tmpname[64];	/* relative to store->tmpfd */
+	char		 tmpname[STORE_TMPNAME_LEN]; /* relative to tmpfd */
 	bool		 tmp_exists;	/* unlink it when freed */
 	bool		 ended;
 	int		 error;		/* first write error, sticky */
@@ -91,6 +104,41 @@ void	store_test_set_fault(struct store *, const struct store_fault *);
 int	store_test_open(const char *root, enum store_open_flags,
 	    const struct store_fault *, struct store **ret, char *err,
 	    size_t errlen);
+
+/* ---- store_spare.c ---------------------------------------------------- */
+
+/*
+ * Create a new temp file <pid>-<seq>.tmp in tmp/ (O_EXCL, mode
+ * STORE_FILE_MODE whatever the umask): its descriptor and name.  Blocks
+ * on the disk; callable from any thread.
+ */
+int	store_tmp_create(struct store *, int *ret_fd, char *name, size_t len);
+/*
+ * A temp file made ahead by the spare thread (started here on the first
+ * call), without waiting: -EAGAIN when the pool is empty, -ENOENT when the
+ * handle has no spare thread.  The caller then uses store_tmp_create().
+ */
+int	store_spare_take(struct store *, int *ret_fd, char *name, size_t len);
+/* Stop and join the thread; close and unlink the unused spares. */
+void	store_spares_stop(struct store *);
+/*
+ * A run began, or ended, on this handle or a clone of it.  When the last
+ * one open ends, the pool is emptied (its files unlinked) and the thread
+ * rests until the next store_blob_begin().  Any thread.
+ */
+void	store_spares_run_begun(struct store *);
+void	store_spares_run_ended(struct store *);
+
+struct store_spares_stat {
+	bool	 started;	/* a thread runs for this handle */
+	bool	 settled;	/* it sleeps and will make no file unwoken */
+	size_t	 n, cap;	/* spares ready, pool size */
+	unsigned errors;	/* failed creations */
+};
+/* Test hook: wait (bounded) until the thread sleeps, then report. */
+void	store_test_spares(struct store *, struct store_spares_stat *ret);
+/* Test hook: while held, the thread makes no files. */
+void	store_test_spares_hold(struct store *, bool hold);
 
 /* ---- store_layout.c ---------------------------------------------------- */
 

@@ -38,8 +38,10 @@ store_run_begin(struct store *s, const char *profile, const char *trigger,
 	    (r = store_sqlite_errno(sqlite3_bind_int64(st, 3, store_now()))) == 0)
 		r = store_step_done(s, st);
 	sqlite3_finalize(st);
-	if (r == 0)
+	if (r == 0) {
 		*ret_run_id = sqlite3_last_insert_rowid(s->db);
+		store_spares_run_begun(s);
+	}
 	return r;
 }
 
@@ -134,6 +136,8 @@ store_run_finish(struct store *s, int64_t run, const char *status,
 		return r;
 	if (status == NULL || !store_status_valid(status))
 		return -EINVAL;
+	/* The run is over, whether or not its row gets written. */
+	store_spares_run_ended(s);
 	if ((r = store_prepare(s, "UPDATE runs SET finished = ?1, status = ?2, "
 	    "found = ?3, archived = ?4, skipped = ?5, failed = ?6, bytes = ?7 "
 	    "WHERE id = ?8", &st)) < 0)
