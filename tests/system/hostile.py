@@ -20,6 +20,7 @@ has an embedded NUL.
 """
 
 import base64
+import fcntl
 import os
 import pathlib
 import re
@@ -287,6 +288,38 @@ def server_context(cert, min_version=None, max_version=None, ciphers=None):
     return ctx
 
 
+# Lowest descriptor number of a listener.  A thread elsewhere in the
+# test process may still sit in a blocking accept() on a listener that
+# another thread closed (close() does not wake it; it keeps the old
+# socket).  When a signal interrupts it - a SIGCHLD reaches it whenever a
+# child exits while the main thread blocks signals around vfork - the
+# kernel restarts accept() on the same descriptor *number*; were that
+# now our listener, the stray thread would take our client and answer in
+# its own way (test_secrets' TLS run got test_pop3 FakePop3's plaintext
+# greeting: "wrong version number").  No test's own server gets numbers
+# this high; ours reuse them only among themselves, and their accept
+# loop uses its socket object, which is -1 once closed, never a number.
+LISTEN_FD_MIN = 900
+
+
+def _listener():
+    """A socket listening on 127.0.0.1:<free port>, on a descriptor
+    number >= LISTEN_FD_MIN when the file limit allows it."""
+    low = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        low.bind(("127.0.0.1", 0))
+        low.listen(16)
+    except OSError:
+        low.close()
+        raise
+    try:
+        fd = fcntl.fcntl(low.fileno(), fcntl.F_DUPFD_CLOEXEC, LISTEN_FD_MIN)
+    except OSError:		# RLIMIT_NOFILE at or below the minimum
+        return low
+    low.close()			# the duplicate keeps the port listening
+    return socket.socket(fileno=fd)
+
+
 class HostileServer:
     """Listens on 127.0.0.1:<free port>; runs `script(conn)` in a thread
     per connection.  tls: None (plain; a script may call conn.starttls())
@@ -309,13 +342,9 @@ class HostileServer:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.threads = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # No SO_REUSEADDR: on port 0 it lets the kernel hand out a port
-        # that is still the local end of another connection, and then a
-        # client's connect could reach that one instead (CI saw a TLS run
-        # get plaintext on this server's port, which accepted nothing).
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        # Port 0: the kernel picks a free port while the socket stays
+        # bound and listening, so no one can take the port in between.
+        self.sock = _listener()
         self.port = self.sock.getsockname()[1]
         self.deadline = time.monotonic() + lifetime
         self._ctx_cache = {}

@@ -517,7 +517,16 @@ class HoldingServer:
             conn.close()
 
     def close(self):
+        # shutdown() wakes the thread blocked in accept(); close() alone
+        # would leave it waiting on the old socket, and a signal would
+        # restart its accept() on this descriptor *number*, by then
+        # another test's listener, stealing that test's connection.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(timeout=10)
 
 
 def test_max_parallel_sessions(archive):

@@ -253,7 +253,8 @@ class Relay:
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
         self.spans = []			# [open, close or None]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self):
         while True:
@@ -320,7 +321,16 @@ class Relay:
             return len(self.spans)
 
     def close(self):
+        # shutdown() wakes the thread blocked in accept(); close() alone
+        # would leave it waiting on the old socket, and a signal would
+        # restart its accept() on this descriptor *number*, by then
+        # another test's listener, stealing that test's connection.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(timeout=10)
 
 
 def batch_users(dc, n, tag):

@@ -325,7 +325,16 @@ class FakePop3:
                 conn.sendall(b"-ERR not here\r\n")
 
     def close(self):
+        # shutdown() wakes the thread blocked in accept(); close() alone
+        # would leave it waiting on the old socket, and a signal would
+        # restart its accept() on this descriptor *number*, by then
+        # another test's listener, stealing that test's connection.
+        try:
+            self.lsn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.lsn.close()
+        self.thread.join(timeout=10)
 
 
 @pytest.fixture
