@@ -719,7 +719,10 @@ def test_daemon_killed_while_storing_rotated_token(archive, odc, idp,
     d1 = Daemon(tmp_path, conf, tag="1", env={
         "LD_PRELOAD": str(fault_so), "FAULT_LOG": str(log),
         "FAULT_OPS": "rename,renameat", "FAULT_ACTION": "kill",
-        "FAULT_NTH": "1", "FAULT_PATHS": str(archive.path / "oauth2")})
+        "FAULT_NTH": "1", "FAULT_PATHS": str(archive.path / "oauth2"),
+        # Under SANITIZE=1 the shim comes before ASan's runtime.
+        "ASAN_OPTIONS": "verify_asan_link_order=0:" +
+        os.environ.get("ASAN_OPTIONS", "")})
     try:
         rc = d1.proc.wait(timeout=WAIT)
     except subprocess.TimeoutExpired:
