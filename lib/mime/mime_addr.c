@@ -110,6 +110,27 @@ mime_ew_part(const char *p, const char *lim)
 }
 
 /*
+ * An addr-spec never holds an encoded-word (RFC 2047 5), and '@' has no
+ * place in a phrase's encoded-text: "=?x?q?a@b?=", text of atoms, dots
+ * and one '@' only, is an address, or it would vanish from the routing.
+ * Text with any other special ("<x@evil>") stays display text, so no
+ * recipient can be smuggled in through a display name.
+ */
+static bool
+mime_ew_is_addr(const char *t, const char *end)
+{
+	const char *at = memchr(t, '@', (size_t)(end - t));
+	const char *c;
+
+	if (at == NULL)
+		return false;
+	for (c = t; c < end; c++)
+		if (c != at && *c != '.' && mime_atom_len(c, c + 1) != 1)
+			return false;
+	return true;
+}
+
+/*
  * "=?charset?B|Q?text?=" at p, standing alone: its length, or 0.  Syntax
  * only: the word is display-name text, and its decoded text is never
  * looked at, but mailers put specials ("Doe,_John") in it that must not
@@ -120,7 +141,7 @@ static size_t
 mime_ew_len(const char *p, const char *end)
 {
 	const char *lim = end - p > MIME_FIELD_MAX ? p + MIME_FIELD_MAX : end;
-	const char *q;
+	const char *q, *t;
 	char enc;
 
 	if (lim - p < 8 || p[0] != '=' || p[1] != '?')
@@ -131,8 +152,11 @@ mime_ew_len(const char *p, const char *end)
 	enc = mime_lower(q[1]);
 	if ((enc != 'b' && enc != 'q') || q[2] != '?')
 		return 0;
-	if ((q = mime_ew_part(q + 3, lim)) == NULL || lim - q < 2 ||
+	t = q + 3;
+	if ((q = mime_ew_part(t, lim)) == NULL || lim - q < 2 ||
 	    q[1] != '=')
+		return 0;
+	if (mime_ew_is_addr(t, q))
 		return 0;
 	/* Glued to more text it is no encoded-word (RFC 2047 5). */
 	if ((q += 2) < end && mime_atom_len(q, end) > 0)

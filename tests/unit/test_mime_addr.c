@@ -171,6 +171,12 @@ test_rfc2047_display_names(void **state)
 	 * recipient (it would let a sender smuggle one in). */
 	CHECK("=?utf-8?q?<x@evil.example>?= <j@example.com>",
 	    "j@example.com");
+	/* An "encoded-word" of atoms and one '@' is an addr-spec (found by
+	 * fuzzing: it vanished, and came back once normalised). */
+	CHECK("=?u8?Q?D=e@ n?=", "=?u8?q?d=e@n?=");
+	CHECK("=?u8?q?d=e@n?=", "=?u8?q?d=e@n?=");
+	CHECK("=?utf-8?Q?john@example.com?= <john@example.com>",
+	    "john@example.com");
 	/* ...and inside "<...>" they are plain text. */
 	CHECK_NONE("<=?x?q?a>b?=@example.com>");
 	CHECK("<=?utf-8?q?z?=@example.com>", "=?utf-8?q?z?=@example.com");
