@@ -132,9 +132,10 @@ oauth2_result_curl(struct oauth2_request *req, CURLcode res,
 	default:
 		break;
 	}
+	/* Said by a run and by `oauth2 login` alike: no promise of a run. */
 	oauth2_result_set(req, OAUTH2_ERR_NETWORK, "cannot reach %s %s (%s); "
-	    "check the network and %s, the next run tries again", ep, w->url,
-	    detail, oauth2_endpoint_key(req));
+	    "check the network and %s, then try again", ep, w->url, detail,
+	    oauth2_endpoint_key(req));
 }
 
 static void
