@@ -104,14 +104,21 @@ imap_folders_unique(struct imap_client *c)
 	if (c->n_folders < 2)
 		return 0;
 	for (pass = 0; pass < 2; pass++) {
+		struct imap_folder *kept = NULL;
+
 		if ((ix = imap_folders_sorted(c)) == NULL)
 			return -ENOMEM;
-		for (i = 1; i < c->n_folders; i++) {
+		/* Against the last folder kept, not the previous one: a name
+		 * listed three times must lose two. */
+		for (i = 0; i < c->n_folders; i++) {
 			struct imap_folder *f = ix[i];
 
-			if (ix[i - 1]->dropped || f->dropped ||
-			    strcmp(f->name, ix[i - 1]->name) != 0)
+			if (f->dropped)
 				continue;
+			if (kept == NULL || strcmp(f->name, kept->name) != 0) {
+				kept = f;
+				continue;
+			}
 			if (pass == 0 && f->raw_named) {
 				if (imap_folder_rename_raw(f) < 0) {
 					free(ix);

@@ -165,7 +165,7 @@ pop3_apop_timestamp(const char *text, size_t len, size_t *ret_off,
 		if (text[i] != '<')
 			continue;
 		at = false;
-		for (j = i + 1; j < len && j - i < POP3_MAX_TIMESTAMP; j++) {
+		for (j = i + 1; j < len && j - i + 1 < POP3_MAX_TIMESTAMP; j++) {
 			unsigned char c = (unsigned char)text[j];
 
 			if (c == '>' || c == '<' || c < 0x21 || c > 0x7e)

@@ -27,6 +27,7 @@ struct fixture {
 	const char *authzid;
 	uint64_t found, todo;
 	int	 folders_done, folders_complete;
+	int	 n_errors;		/* events at LOG_LVL_ERR */
 	bool	 pause_first;		/* pause in the first message() */
 	struct event *resume_ev;
 };
@@ -145,6 +146,9 @@ static void
 o_event(void *arg, enum log_level lvl, const struct session_folder *sf,
     const char *text)
 {
+	struct fixture *f = arg;
+
+	f->n_errors += lvl == LOG_LVL_ERR;
 }
 
 static void
@@ -268,6 +272,31 @@ test_archive_happy_path(void **state)
 	assert_int_equal(f->todo, 2);
 	assert_int_equal(f->folders_done, 2);
 	assert_int_equal(f->folders_complete, 2);
+}
+
+/* A name listed three times is opened once; each extra one is an error. */
+static void
+test_name_listed_thrice(void **state)
+{
+	struct fixture *f = *state;
+	static const struct scripted_step s[] = {
+		S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR ESEARCH] hi\r\n"),
+		C("a1 AUTHENTICATE PLAIN " PLAIN_B64),
+		S("a1 OK [CAPABILITY IMAP4rev1 ESEARCH] logged in\r\n"),
+		C("a2 LIST \"\" \"*\""),
+		S("* LIST () \"/\" INBOX\r\n* LIST () \"/\" inbox\r\n"
+		       "* LIST () \"/\" INBOX\r\na2 OK done\r\n"),
+		C("a3 EXAMINE INBOX"),
+		S("* 0 EXISTS\r\n* OK [UIDVALIDITY 1] x\r\na3 OK\r\n"),
+		C("a4 LOGOUT"),
+		S("* BYE bye\r\na4 OK\r\n"),
+	};
+
+	RUN(f, s, NET_TLS_NONE, 5000, 0);
+	assert_string_equal(f->sc.mismatch, "");
+	assert_int_equal(f->fail, SESSION_OK);
+	assert_int_equal(f->folders_done, 1);
+	assert_int_equal(f->n_errors, 2);
 }
 
 static void
@@ -564,6 +593,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_archive_happy_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_listed_thrice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_without_auth_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logindisabled_never_sends_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_not_offered, setup, teardown),

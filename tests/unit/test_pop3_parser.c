@@ -330,6 +330,14 @@ test_apop_timestamp(void **state)
 	longts[sizeof longts - 2] = '>';
 	longts[sizeof longts - 1] = '\0';
 	check_ts(longts, NULL);
+	/* The bound is on the whole "<...>": 256 bytes pass, 257 do not. */
+	longts[256] = '\0';
+	longts[255] = '>';
+	check_ts(longts, longts);
+	longts[255] = 'a';
+	longts[256] = '>';
+	longts[257] = '\0';
+	check_ts(longts, NULL);
 }
 
 /* ---- listings ---------------------------------------------------------- */
