@@ -93,7 +93,8 @@ const char *oauth2_status_name(enum oauth2_status);
 struct oauth2_client;
 
 int	oauth2_client_new(struct event_base *, struct oauth2_client **ret);
-/* Cancels pending requests without calling their callbacks. */
+/* Cancels pending requests without calling their callbacks, and waits
+ * for token files still being written (oauth2_token_get). */
 void	oauth2_client_free(struct oauth2_client *);
 
 /* A device authorization (RFC 8628 section 3.2), strings heap. */
@@ -162,8 +163,9 @@ void	oauth2_request_cancel(struct oauth2_request *);
  * more than OAUTH2_EXPIRY_MARGIN and `force` is false, answers with it
  * (from the loop, still asynchronously).  Otherwise refreshes it (or
  * runs the client_credentials grant), saves the new tokens with
- * oauth2_tokens_save() BEFORE answering -- a rotated refresh token is
- * never held only in memory -- and answers.  A refused refresh token
+ * oauth2_tokens_save() on a thread of the client BEFORE answering -- a
+ * rotated refresh token is never held only in memory -- and answers.
+ * A cancel during that save suppresses only the answer, never the save.  A refused refresh token
  * (invalid_grant), a missing token file or one without a refresh token
  * is OAUTH2_ERR_LOGIN with a `why` that names
  * `mailstow oauth2 login PROFILE`.  `force`: refresh even if the stored

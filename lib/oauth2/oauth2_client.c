@@ -33,6 +33,7 @@ struct oauth2_client {
 	struct curl_slist	*headers;
 	struct oauth2_request	*reqs;
 	struct oauth2_sock	*socks;
+	struct oauth2_saver	*saver;		/* oauth2_save.c */
 };
 
 static pthread_once_t oauth2_curl_once = PTHREAD_ONCE_INIT;
@@ -199,6 +200,8 @@ oauth2_client_free(struct oauth2_client *c)
 		return;
 	while (c->reqs != NULL)
 		oauth2_request_cancel(c->reqs);
+	/* Waits for token files in flight: a rotated token is not lost. */
+	oauth2_saver_free(c->saver);
 	/* Closing cached connections calls oauth2_sock_cb(REMOVE). */
 	if (c->multi != NULL)
 		curl_multi_cleanup(c->multi);
@@ -213,6 +216,18 @@ struct oauth2_request *
 oauth2_client_requests(struct oauth2_client *c)
 {
 	return c->reqs;
+}
+
+struct event_base *
+oauth2_client_base(struct oauth2_client *c)
+{
+	return c->base;
+}
+
+struct oauth2_saver **
+oauth2_client_saver(struct oauth2_client *c)
+{
+	return &c->saver;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -371,6 +386,9 @@ oauth2_request_free(struct oauth2_request *req)
 		return;
 	if (req->done)
 		event_del(&req->done_ev);
+	/* Never the case today (cancel hands it on); a write must not
+	 * point at a freed request. */
+	oauth2_save_detach(req, NULL);
 	if (req->easy != NULL)
 		curl_easy_cleanup(req->easy);
 	if (req->body != NULL) {

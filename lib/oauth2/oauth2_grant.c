@@ -3,9 +3,10 @@
  * client_credentials grants, RFC 8628 device authorization and polling)
  * as form POSTs, the client secret read from its file at request time,
  * and oauth2_token_get: load the token file, answer from it or refresh,
- * save before answering.  Requests for one token file that arrive while
- * its refresh is in flight wait for that refresh instead of spending the
- * same refresh token twice (a rotating provider would revoke it).
+ * save (on the thread of oauth2_save.c) before answering.  Requests for
+ * one token file that arrive while its refresh or save is in flight wait
+ * for it instead of spending the same refresh token twice (a rotating
+ * provider would revoke it).
  */
 #include <sys/stat.h>
 
@@ -328,23 +329,38 @@ oauth2_get_followers(struct oauth2_request *leader)
 	}
 }
 
-static void
-oauth2_get_saved(struct oauth2_request *req, struct oauth2_result *inner)
+void
+oauth2_get_save_done(struct oauth2_request *req, struct oauth2_tokens *t,
+    int rc)
 {
-	int r;
-
-	req->result.tokens = inner->tokens;
-	memset(&inner->tokens, 0, sizeof inner->tokens);
-	req->result.tokens.updated_at = (int64_t)time(NULL);
-	if ((r = oauth2_tokens_save(req->path, &req->result.tokens)) < 0) {
-		oauth2_tokens_clear(&req->result.tokens);
+	if (rc < 0) {
+		oauth2_tokens_clear(t);
 		oauth2_result_set(req, OAUTH2_ERR_LOCAL, "cannot save the new "
 		    "tokens of profile %s to %s: %s; fix the directory, then "
 		    "run `mailstow oauth2 login %s` if the next run is refused",
-		    req->profile, req->path, strerror(-r), req->profile);
-		return;
+		    req->profile, req->path, strerror(-rc), req->profile);
+	} else {
+		req->result.tokens = *t;
+		memset(t, 0, sizeof *t);
+		oauth2_result_set(req, OAUTH2_OK, "%s", "");
 	}
-	oauth2_result_set(req, OAUTH2_OK, "%s", "");
+	oauth2_get_followers(req);
+	oauth2_request_finish(req);
+}
+
+/* Saved durably BEFORE anyone is answered: the refresh token may have
+ * rotated, and the old one is dead at the provider. */
+static void
+oauth2_get_save(struct oauth2_request *req, struct oauth2_result *inner)
+{
+	struct oauth2_tokens t = inner->tokens;
+
+	memset(&inner->tokens, 0, sizeof inner->tokens);
+	t.updated_at = (int64_t)time(NULL);
+	if (oauth2_save_start(req, &t) == 0)
+		return;
+	/* No thread to be had: stall the loop rather than lose the token. */
+	oauth2_get_save_done(req, &t, oauth2_tokens_save(req->path, &t));
 }
 
 /* The grant that `arg` started is over: save, then answer everyone. */
@@ -354,19 +370,20 @@ oauth2_get_inner_cb(void *arg, struct oauth2_result *inner)
 	struct oauth2_request *req = arg;
 
 	req->inner = NULL;
-	if (inner->status == OAUTH2_OK)
-		oauth2_get_saved(req, inner);
-	else {
-		req->result.status = inner->status;
-		memcpy(req->result.why, inner->why, sizeof req->result.why);
+	if (inner->status == OAUTH2_OK) {
+		oauth2_get_save(req, inner);
+		return;
 	}
+	req->result.status = inner->status;
+	memcpy(req->result.why, inner->why, sizeof req->result.why);
 	oauth2_get_followers(req);
 	oauth2_request_finish(req);
 }
 
 /*
- * A leader cancelled by its caller hands its refresh in flight to the
- * first request waiting on it, so theirs still completes.
+ * A leader cancelled by its caller hands its refresh in flight, or its
+ * token file being written, to the first request waiting on it, so
+ * theirs still completes.  A write nobody waits for is finished anyway.
  */
 void
 oauth2_get_leader_gone(struct oauth2_request *leader)
@@ -388,6 +405,7 @@ oauth2_get_leader_gone(struct oauth2_request *leader)
 		}
 		leader->inner = NULL;
 	}
+	oauth2_save_detach(leader, heir);
 }
 
 static struct oauth2_request *
@@ -396,7 +414,8 @@ oauth2_get_find_leader(struct oauth2_request *req)
 	struct oauth2_request *r;
 
 	for (r = oauth2_client_requests(req->c); r != NULL; r = r->next)
-		if (r != req && r->kind == OAUTH2_K_GET && r->inner != NULL &&
+		if (r != req && r->kind == OAUTH2_K_GET &&
+		    (r->inner != NULL || r->save != NULL) &&
 		    strcmp(r->path, req->path) == 0)
 			return r;
 	return NULL;
@@ -410,7 +429,9 @@ oauth2_get_grant(struct oauth2_request *req, const struct conf_profile *p,
 	bool cc = p->auth.oauth2.flow == CONF_OAUTH2_CLIENT_CREDENTIALS;
 	int r;
 
-	if ((req->leader = oauth2_get_find_leader(req)) != NULL)
+	/* Until a new file is written, the old refresh token may be dead. */
+	if ((req->leader = oauth2_get_find_leader(req)) != NULL ||
+	    oauth2_save_adopt(req))
 		return 0;
 	if (!cc && t->refresh_token == NULL) {
 		oauth2_result_set(req, OAUTH2_ERR_LOGIN, "the token file %s "

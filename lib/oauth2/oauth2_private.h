@@ -2,7 +2,8 @@
  * oauth2_private.h - what the files of lib/oauth2 share: limits, the
  * bounded JSON helpers (oauth2_json.c), the request object and its life
  * on the client's loop (oauth2_client.c), the mapping of an HTTP outcome
- * to a result with its `why` (oauth2_result.c).
+ * to a result with its `why` (oauth2_result.c), the token file written
+ * off the loop thread (oauth2_save.c).
  */
 #ifndef MAILSTOW_OAUTH2_PRIVATE_H
 #define MAILSTOW_OAUTH2_PRIVATE_H
@@ -90,6 +91,7 @@ struct oauth2_request {
 	struct oauth2_request	*inner;		/* the grant it waits for */
 	struct oauth2_request	*parent;	/* set on that inner request */
 	struct oauth2_request	*leader;	/* its refresh serves us too */
+	struct oauth2_save	*save;		/* the write it waits for */
 
 	struct oauth2_result	 result;
 };
@@ -106,6 +108,9 @@ void	oauth2_request_finish(struct oauth2_request *);
 void	oauth2_request_free(struct oauth2_request *);
 /* The first request of the client, for walking its list. */
 struct oauth2_request *oauth2_client_requests(struct oauth2_client *);
+struct event_base *oauth2_client_base(struct oauth2_client *);
+/* Where the client keeps its saver (oauth2_save.c); NULL until used. */
+struct oauth2_saver **oauth2_client_saver(struct oauth2_client *);
 /* Fill req->result with status and a formatted `why`. */
 void	oauth2_result_set(struct oauth2_request *, enum oauth2_status,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -115,5 +120,26 @@ void	oauth2_result_http(struct oauth2_request *, CURLcode res);
 
 /* oauth2_grant.c: a leader's outcome reaches the requests waiting on it. */
 void	oauth2_get_leader_gone(struct oauth2_request *leader);
+/* The write of `t` for req ended with `rc`; answer req and its followers
+ * (tokens moved out of `t` on success). */
+void	oauth2_get_save_done(struct oauth2_request *, struct oauth2_tokens *t,
+	    int rc);
+
+/*
+ * oauth2_save.c.  Start writing `t` to req->path on the client's save
+ * thread and take `t` (zeroed); oauth2_get_save_done(req) follows from
+ * the loop.  0, or -errno with `t` left to the caller.
+ */
+int	oauth2_save_start(struct oauth2_request *, struct oauth2_tokens *t);
+/* req is cancelled: its save goes on, answering `heir` (NULL: nobody). */
+void	oauth2_save_detach(struct oauth2_request *,
+	    struct oauth2_request *heir);
+/* Wait for an unanswered save of the same file; true when there is one. */
+bool	oauth2_save_adopt(struct oauth2_request *);
+/* Finish every write, join the thread, free.  Requests are gone. */
+void	oauth2_saver_free(struct oauth2_saver *);
+/* Test hooks: keep the thread from writing; count unanswered saves. */
+void	oauth2_test_save_hold(struct oauth2_client *, bool hold);
+size_t	oauth2_test_saves(struct oauth2_client *);
 
 #endif
