@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "base/log.h"
+#include "base/loop_probe.h"
 #include "base/util.h"
 #include "conf/conf.h"
 #include "ctl/ctl.h"
@@ -245,11 +246,42 @@ cli_run_via_daemon(struct cli *cli, const char *profile)
 	return strcmp(status, "succeeded") == 0 ? 0 : EXIT_RUN_FAILED;
 }
 
+/*
+ * MAILSTOW_LOOP_PROBE=1 measures how late the loop serves a 10 ms timer
+ * during the runs (make bench's stall figure) and prints it on stderr.
+ */
+static struct loop_probe *
+cli_probe_start(struct event_base *base)
+{
+	struct loop_probe *lp = NULL;
+	const char *e = getenv("MAILSTOW_LOOP_PROBE");
+
+	if (e != NULL && strcmp(e, "1") == 0 &&
+	    loop_probe_start(base, 10, &lp) < 0)
+		fprintf(stderr, "mailstow: cannot start the loop probe\n");
+	return lp;
+}
+
+static void
+cli_probe_end(struct loop_probe *lp)
+{
+	struct loop_probe_stats st;
+	char line[512];
+
+	if (lp == NULL)
+		return;
+	loop_probe_stats(lp, &st);
+	loop_probe_format(&st, line, sizeof line);
+	fprintf(stderr, "mailstow: %s\n", line);
+	loop_probe_free(lp);
+}
+
 static int
 cmd_run(struct cli *cli, int argc, char **argv)
 {
 	struct event_base *base;
 	struct evdns_base *dns;
+	struct loop_probe *probe;
 	struct store *store;
 	int i, rc = 0;
 
@@ -279,10 +311,12 @@ cmd_run(struct cli *cli, int argc, char **argv)
 		store_close(store);
 		return EXIT_RUN_FAILED;
 	}
+	probe = cli_probe_start(base);
 	for (i = 0; i < argc; i++)
 		if (cli_run_one(cli, store, base, dns,
 		    conf_find_profile(cli->conf, argv[i])) != 0)
 			rc = EXIT_RUN_FAILED;
+	cli_probe_end(probe);
 	evdns_base_free(dns, 0);
 	event_base_free(base);
 	store_close(store);

@@ -212,6 +212,22 @@ def test_many_mailboxes_archived(small_bench):
     files = bench.archive_files(b.work / "mailstow-many" / "archive")
     for u in ("m00", "m01", "m02"):
         assert {h for _, h, _ in b.manifest[u]} <= set(files), u
+    # MAILSTOW_LOOP_PROBE=1 made `mailstow run` report its loop's timer.
+    (pr,) = b.probes
+    assert pr["ticks"] >= 1, s.err
+    assert pr["late_ms"] >= pr["p99_ms"] - 1
+
+
+def test_parse_probe():
+    err = (b"x\nmailstow: loop probe: 812 ticks; longest late 61.3 ms "
+           b"(loop thread on CPU 11.9 ms of it, 13 involuntary and 0 "
+           b"voluntary switches); most CPU in one tick 30.2 ms; p99 late "
+           b"under 32 ms; 1 over 50 ms\n")
+    p = bench.parse_probe(err)
+    assert p == {"ticks": 812, "late_ms": 61.3, "cpu_ms": 11.9,
+                 "nivcsw": 13, "nvcsw": 0, "cpu_max_ms": 30.2,
+                 "p99_ms": 32, "over50": 1}
+    assert bench.parse_probe(b"no probe here") is None
 
 
 def test_peers_pulled_everything(small_bench):
