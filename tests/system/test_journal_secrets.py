@@ -34,11 +34,11 @@ import pytest
 import dovecot as harness
 import hostile
 from conftest import BUILD, run_mailstow, to_yaml
+from dovecot_oauth2 import (idp, idp_server, introspections,  # noqa: F401
+                            mail_user, oauth_profile, refreshes, sasl_forms,
+                            store_tokens)
 from hostile import Account, FakeImap, FakePop3, Folder, HostileServer
 from test_daemon import Datagrams, ctl_request, journal_fields
-from test_oauth2 import (idp, idp_server, introspections,  # noqa: F401
-                         mail_user, oauth_profile, refreshes, sasl_forms,
-                         store_tokens)
 from test_secrets import needles
 
 MAILSTOWD = BUILD / "mailstowd"
@@ -307,7 +307,7 @@ def password_servers():
 
 @pytest.fixture(scope="module")
 def odc(systest_root, certs, idp_server):  # noqa: F811
-    """Dovecot with the oauth2 passdb, as test_oauth2.odc, in its own
+    """Dovecot with the oauth2 passdb, as dovecot_oauth2.odc, in its own
     directory so that both modules may run in one session."""
     d = harness.Dovecot(systest_root / "oauth2-journal", certs=certs,
                         cert=certs.server, oauth2=idp_server.introspect_url)

@@ -31,11 +31,11 @@ struct pki {
 	uint8_t		 self_fp[32], good_fp[32];
 	char		 ca_path[64];
 };
-static struct pki *pki;
+static __attribute__((unused)) struct pki *pki;
 
 /* ---- certificates ---------------------------------------------------- */
 
-static void
+static __attribute__((unused)) void
 t_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
 	X509V3_CTX v3;
@@ -50,7 +50,7 @@ t_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 }
 
 /* An unsigned certificate; t_sign() finishes it. */
-static X509 *
+static __attribute__((unused)) X509 *
 t_cert_begin(EVP_PKEY *key, const char *cn, X509 *issuer, long from_days,
     long to_days, bool ca)
 {
@@ -79,14 +79,14 @@ t_cert_begin(EVP_PKEY *key, const char *cn, X509 *issuer, long from_days,
 	return x;
 }
 
-static X509 *
+static __attribute__((unused)) X509 *
 t_sign(X509 *x, EVP_PKEY *key)
 {
 	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
 	return x;
 }
 
-static X509 *
+static __attribute__((unused)) X509 *
 t_leaf(const char *cn, const char *san, long from_days, long to_days)
 {
 	X509 *x;
@@ -98,7 +98,7 @@ t_leaf(const char *cn, const char *san, long from_days, long to_days)
 }
 
 /* SAN dNSName "localhost\0.evil.test": must never match "localhost". */
-static X509 *
+static __attribute__((unused)) X509 *
 t_nul_cert(void)
 {
 	static const char name[] = "localhost\0.evil.test";
@@ -121,7 +121,7 @@ t_nul_cert(void)
 	return t_sign(x, pki->ca_key);
 }
 
-static void
+static __attribute__((unused)) void
 t_fingerprint(X509 *x, uint8_t out[32])
 {
 	unsigned int len = 0;
@@ -130,7 +130,7 @@ t_fingerprint(X509 *x, uint8_t out[32])
 	assert_int_equal(len, 32);
 }
 
-static int
+static __attribute__((unused)) int
 group_setup(void **state)
 {
 	FILE *f;
@@ -160,7 +160,7 @@ group_setup(void **state)
 	return 0;
 }
 
-static int
+static __attribute__((unused)) int
 group_teardown(void **state)
 {
 	unlink(pki->ca_path);

@@ -64,7 +64,7 @@ struct tsrv {
 	bool			 injected;
 };
 
-static int
+static __attribute__((unused)) int
 tsrv_sni_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct tsrv *s = arg;
@@ -78,7 +78,7 @@ tsrv_sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *
+static __attribute__((unused)) SSL_CTX *
 tsrv_ctx(struct tsrv *s, X509 *cert, int maxver)
 {
 	SSL_CTX *ctx;
@@ -103,7 +103,7 @@ tsrv_ctx(struct tsrv *s, X509 *cert, int maxver)
 	return ctx;
 }
 
-static void
+static __attribute__((unused)) void
 tsrv_inject_cb(struct bufferevent *bev, void *arg)
 {
 	struct tsrv *s = arg;
@@ -117,7 +117,7 @@ tsrv_inject_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-static struct bufferevent *
+static __attribute__((unused)) struct bufferevent *
 tsrv_tls_bev(struct tsrv *s, evutil_socket_t fd, struct bufferevent *under)
 {
 	SSL *ssl;
@@ -130,7 +130,7 @@ tsrv_tls_bev(struct tsrv *s, evutil_socket_t fd, struct bufferevent *under)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
-static void
+static __attribute__((unused)) void
 tsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
@@ -177,7 +177,7 @@ tsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 	s->conns[s->nconns++] = bev;
 }
 
-static uint16_t
+static __attribute__((unused)) uint16_t
 t_sock_port(evutil_socket_t fd)
 {
 	struct sockaddr_storage ss;
@@ -193,7 +193,7 @@ t_sock_port(evutil_socket_t fd)
  * Listen on `addr` (no port: the kernel picks one).  False when that
  * address family is missing here (no IPv6 in the container).
  */
-static bool
+static __attribute__((unused)) bool
 tsrv_start_at(struct tsrv *s, struct event_base *base, enum tsrv_mode mode,
     X509 *cert, int maxver, const char *addr)
 {
@@ -217,7 +217,7 @@ tsrv_start_at(struct tsrv *s, struct event_base *base, enum tsrv_mode mode,
 	return true;
 }
 
-static void
+static __attribute__((unused)) void
 tsrv_start(struct tsrv *s, struct event_base *base, enum tsrv_mode mode,
     X509 *cert, int maxver)
 {
@@ -225,7 +225,7 @@ tsrv_start(struct tsrv *s, struct event_base *base, enum tsrv_mode mode,
 	    "127.0.0.1"));
 }
 
-static void
+static __attribute__((unused)) void
 tsrv_stop(struct tsrv *s)
 {
 	int i;
@@ -250,7 +250,7 @@ struct fdns {
 };
 
 /* Answers for A queries; AAAA gets an empty NOERROR; "slow." none. */
-static int
+static __attribute__((unused)) int
 fdns_lookup(const char *name, const char **addrs)
 {
 	if (strcasecmp(name, "fake.test") == 0) {
@@ -272,7 +272,7 @@ fdns_lookup(const char *name, const char **addrs)
 	return -1;
 }
 
-static size_t
+static __attribute__((unused)) size_t
 fdns_answer(uint8_t *r, size_t off, const char *addr)
 {
 	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60,
@@ -283,7 +283,7 @@ fdns_answer(uint8_t *r, size_t off, const char *addr)
 	return off + sizeof rr + 4;
 }
 
-static void
+static __attribute__((unused)) void
 fdns_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fdns *d = arg;
@@ -332,7 +332,7 @@ fdns_read_cb(evutil_socket_t fd, short what, void *arg)
 	sendto(fd, r, off, 0, (struct sockaddr *)&from, fromlen);
 }
 
-static void
+static __attribute__((unused)) void
 fdns_start(struct fdns *d, struct event_base *base)
 {
 	struct sockaddr_in sin;
@@ -350,7 +350,7 @@ fdns_start(struct fdns *d, struct event_base *base)
 	assert_int_equal(event_add(d->ev, NULL), 0);
 }
 
-static void
+static __attribute__((unused)) void
 fdns_stop(struct fdns *d)
 {
 	if (d->ev != NULL)

@@ -28,6 +28,10 @@
 #include "store/store.h"
 #include "store/store_private.h"
 
+#define STORE_FX_CUSTOM		/* its struct fx holds the messages too */
+#define STORE_FX_TAG		"layout"
+#include "store_fixture.h"
+
 #define NMSG	40
 
 struct fx {
@@ -38,25 +42,6 @@ struct fx {
 	size_t	 len[NMSG + 1];
 	char	 hex[NMSG + 1][65];
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-sha256_hex(const void *data, size_t len, char out[65])
-{
-	uint8_t md[32];
-	unsigned int n;
-
-	assert_int_equal(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL), 1);
-	hex_encode(md, 32, out);
-}
 
 /* Messages of varied sizes with every byte value; one of 300 KB. */
 static void
@@ -81,9 +66,7 @@ setup(void **state)
 	struct fx *fx = calloc(1, sizeof *fx);
 
 	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/mailstow-test-layout-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->root, sizeof fx->root, "%s/archive", fx->dir);
+	store_fx_mkroot(fx->dir, sizeof fx->dir, fx->root, sizeof fx->root);
 	make_data(fx);
 	*state = fx;
 	return 0;
@@ -95,7 +78,7 @@ teardown(void **state)
 	struct fx *fx = *state;
 	size_t i;
 
-	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	store_fx_rmtree(fx->dir);
 	for (i = 0; i <= NMSG; i++)
 		free(fx->data[i]);
 	free(fx);

@@ -27,53 +27,8 @@
 #include "store/store.h"
 #include "store/store_private.h"
 
-struct fx {
-	char	dir[64];
-	char	root[128];
-	char	err[512];
-};
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-setup(void **state)
-{
-	struct fx *fx = calloc(1, sizeof *fx);
-
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/mailstow-test-spare-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->root, sizeof fx->root, "%s/archive", fx->dir);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *fx = *state;
-
-	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fx);
-	return 0;
-}
-
-static struct store *
-open_rw(struct fx *fx)
-{
-	struct store *s = NULL;
-
-	assert_int_equal(store_open(fx->root, STORE_RDWR, &s, fx->err,
-	    sizeof fx->err), 0);
-	return s;
-}
+#define STORE_FX_TAG	"spare"
+#include "store_fixture.h"
 
 /* Entries of a directory, without "." and "..". */
 static int
@@ -472,7 +427,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, store_fx_setup, \
+    store_fx_teardown)
 		T(test_spare_is_used),
 		T(test_spare_commit_bytes),
 		T(test_empty_pool_falls_back),
