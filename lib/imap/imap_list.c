@@ -203,14 +203,28 @@ static void
 imap_list_unusable(struct imap_client *c, const struct imap_value *nv,
     char delim)
 {
-	char esc[128], text[384];
-	bool wanted;
+	char *full, esc[128], text[384];
+	bool wanted = true, cut;
 
+	/*
+	 * The profile's patterns judge the whole name (escaped, as \xNN
+	 * takes four bytes per byte): a name cut short could match other
+	 * patterns.  Without memory it counts as wanted, so it is reported
+	 * as an error rather than skipped quietly; so does an empty name,
+	 * which no pattern can judge.
+	 */
+	if ((full = malloc(nv->len * 4 + 1)) != NULL) {
+		str_escape(full, nv->len * 4 + 1, nv->str, nv->len);
+		if (nv->len > 0)
+			wanted = c->ops->want_folder(c->arg, full, delim);
+	}
 	str_escape(esc, sizeof esc, nv->str, nv->len);
-	wanted = c->ops->want_folder(c->arg, esc, delim);
-	snprintf(text, sizeof text, "folder \"%s\" (%zu bytes) has a name "
+	cut = full == NULL || strlen(full) > strlen(esc);
+	free(full);
+	snprintf(text, sizeof text, "folder \"%s\"%s (%zu bytes) has a name "
 	    "that cannot be opened safely (empty, NUL, CR or LF, or over %d "
-	    "bytes); %s", esc, nv->len, IMAP_MAX_FOLDER_NAME, wanted ?
+	    "bytes); %s", esc, cut ? "..." : "", nv->len,
+	    IMAP_MAX_FOLDER_NAME, wanted ?
 	    "its messages are NOT archived: rename it on the server" :
 	    "skipped (not selected by this profile)");
 	c->ops->event(c->arg, wanted ? LOG_LVL_ERR : LOG_LVL_INFO, NULL, text);

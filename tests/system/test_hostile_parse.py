@@ -526,6 +526,26 @@ def test_unusable_name_outside_the_selection_is_no_error(archive, certs):
     assert "not selected by this profile" in " ".join(event_texts(proto))
 
 
+def test_long_unusable_name_is_judged_whole(archive, certs):
+    """A name too long to open is matched against the profile's patterns
+    in full, not cut to what fits in a log line: one the profile selects
+    by its end is an error of the run, never "not selected"."""
+    long = b"x" * 1990 + b"-keep"
+    folders = [Folder("INBOX", [msg(1)]), Folder(long, [msg(2)])]
+    with HostileServer(FakeImap(folders), tls="implicit",
+                       cert=certs.server) as hs:
+        prof = hostile.profile(archive, hs, certs,
+                               folders={"include": ["INBOX", "*-keep"]})
+        archive.write_config(prof)
+        r = archive.cli("run", "--json", prof["name"])
+    proto = r.json()
+    texts = " ".join(event_texts(proto))
+    assert "its messages are NOT archived" in texts, texts
+    assert "not selected by this profile" not in texts, texts
+    assert proto["status"] == "completed_with_errors", str(r)
+    assert sha256(msg(1)) in archive.files()
+
+
 @pytest.mark.parametrize("pair", [
     (b"&-Jjo-bad&-", b"&Jjo-bad&"),	# valid mUTF-7 of "&Jjo-bad&" / raw
     (b"a\\x01", b"a\x01"),		# "a\x01" printable / raw control byte
