@@ -19,21 +19,12 @@ import dovecot as harness
 import mailgen
 from conftest import Archive, sha256
 from oauth2server import OAuth2Server
+# One polling loop for every system test; the test modules get it here.
+from test_daemon import wait_for  # noqa: F401
 
 WAIT = 30			# seconds for anything that should happen "soon"
 LOGIN_HINT = "mailstow oauth2 login %s"
 SCOPE = "imap pop offline_access"
-
-
-def wait_for(pred, timeout=WAIT, what="condition", step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out after %ss waiting for %s"
-                         % (timeout, what))
 
 
 # ---- fixtures -------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * conf_fixture.h - the temporary directory the config loader tests write
  * their configs and password files into: cmocka setup/teardown, a path in
  * it, a file written with a given mode, a config loaded from it.  Static
- * functions: each test binary includes it once.
+ * functions: each test binary includes it once, after defining
+ * CONF_FX_TAG if the directory's name should say which test left it.
  */
 #ifndef MAILSTOW_TEST_CONF_FIXTURE_H
 #define MAILSTOW_TEST_CONF_FIXTURE_H
@@ -29,12 +30,17 @@
 /* Not every includer uses every helper. */
 #define CONF_FX_FN	static __attribute__((unused))
 
+#ifndef CONF_FX_TAG
+#define CONF_FX_TAG	"conf"
+#endif
+
 static char tmpdir[64];
 
 CONF_FX_FN int
 tmp_setup(void **state)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mailstow-conf-XXXXXX");
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/mailstow-%s-XXXXXX",
+	    CONF_FX_TAG);
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
 	return 0;

@@ -25,6 +25,9 @@
 #include "base/util.h"
 #include "conf/conf.h"
 
+#define CONF_FX_TAG	"batch"
+#include "conf_fixture.h"
+
 static char srcdir[2048];
 
 /* Fixtures are found under $MAILSTOW_SRCDIR, else the current directory
@@ -323,53 +326,6 @@ test_example_config(void **state)
 
 /* --- conf_mailboxes_load --- */
 
-static char tmpdir[64];
-
-static int
-tmp_setup(void **state)
-{
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mailstow-batch-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	return 0;
-}
-
-static int
-tmp_teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void
-tmp_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
-
-static void
-write_file_len(const char *name, const void *data, size_t len, mode_t mode)
-{
-	char path[256];
-	int fd;
-
-	tmp_path(path, sizeof path, name);
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
-static void
-write_file(const char *name, const char *text)
-{
-	write_file_len(name, text, strlen(text), 0644);
-}
-
 /* The mailboxes_file of `p` is tmpdir/mb.csv; a list may come first. */
 static char csv[256];
 
@@ -470,7 +426,7 @@ test_list_then_file(void **state)
 	    "erin,erin-arch,/etc/mailstow/secrets/erin\n"
 	    "\tfrank\t,\n"
 	    "   # an indented comment\n"
-	    "gina");
+	    "gina", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n_warn, 0);
 	assert_int_equal(l.n, 7);
@@ -489,7 +445,7 @@ test_list_then_file(void **state)
 	loaded_free(&l);
 
 	/* Read again at every call: an added line is there next time. */
-	write_file("mb.csv", "carol\nheidi\n");
+	write_file("mb.csv", "carol\nheidi\n", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 4);
 	expect_mailbox(&l.mb[3], "heidi", "heidi", NULL, csv, 2);
@@ -507,7 +463,7 @@ test_empty_fields(void **state)
 	mkprofile(&p, NULL, 0);
 	write_file("mb.csv", "erin,,/etc/mailstow/secrets/erin\n"
 	    ",nobody\n"
-	    "frank,,\n");
+	    "frank,,\n", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 2);
 	expect_mailbox(&l.mb[0], "erin", "erin",
@@ -526,7 +482,8 @@ test_line_numbers(void **state)
 
 	/* Blank lines count, as in an editor. */
 	mkprofile(&p, NULL, 0);
-	write_file("mb.csv", "alice\n\n\n# comment\n\nbob\n\n\na,b,/c,d\n");
+	write_file("mb.csv", "alice\n\n\n# comment\n\nbob\n\n\na,b,/c,d\n",
+	    0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 2);
 	expect_mailbox(&l.mb[0], "alice", "alice", NULL, csv, 1);
@@ -557,7 +514,7 @@ test_malformed_lines(void **state)
 	    "erin\n",				/* 8 */
 	    user, user);
 	mkprofile(&p, NULL, 0);
-	write_file("mb.csv", text);
+	write_file("mb.csv", text, 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.mb[0].user, "alice");
@@ -586,7 +543,7 @@ test_duplicates(void **state)
 
 	/* The first listing wins, in the list or in the file. */
 	mkprofile(&p, list, NELEM(list));
-	write_file("mb.csv", "bob\nalice,alice2\nbob,bob2\ncarol\n");
+	write_file("mb.csv", "bob\nalice,alice2\nbob,bob2\ncarol\n", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 3);
 	expect_mailbox(&l.mb[0], "alice", "alice", NULL,
@@ -607,12 +564,12 @@ test_only_comments(void **state)
 	struct loaded l;
 
 	mkprofile(&p, NULL, 0);
-	write_file("mb.csv", "# nobody yet\n\n   \n");
+	write_file("mb.csv", "# nobody yet\n\n   \n", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 0);
 	assert_int_equal(l.n_warn, 0);
 	loaded_free(&l);
-	write_file("mb.csv", "");
+	write_file("mb.csv", "", 0644);
 	load(&p, &l);
 	assert_int_equal(l.n, 0);
 	loaded_free(&l);

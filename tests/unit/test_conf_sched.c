@@ -22,7 +22,9 @@
 #include "conf/conf.h"
 #include "sched/sched.h"
 
-static char tmpdir[] = "/tmp/test_conf_sched.XXXXXX";
+#define CONF_FX_TAG	"confsched"
+#include "conf_fixture.h"
+
 static char cfg[256];
 
 /* The head of every config: the archive and the first lines of one
@@ -38,14 +40,8 @@ static char cfg[256];
 static void
 write_cfg(const char *text)
 {
-	FILE *f;
-
-	snprintf(cfg, sizeof cfg, "%s/mailstow.yaml", tmpdir);
-	if ((f = fopen(cfg, "w")) == NULL)
-		fail_msg("cannot write %s", cfg);
-	fputs(text, f);
-	fclose(f);
-	chmod(cfg, 0600);
+	tmp_path(cfg, sizeof cfg, "mailstow.yaml");
+	write_file("mailstow.yaml", text, 0600);
 }
 
 static struct conf *
@@ -91,22 +87,6 @@ utc(const char *iso)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return timegm(&tm);
-}
-
-static int
-setup(void **state)
-{
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	unlink(cfg);
-	rmdir(tmpdir);
-	return 0;
 }
 
 static void
@@ -255,5 +235,5 @@ main(void)
 		cmocka_unit_test(test_zone_of_profile),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmp_setup, tmp_teardown);
 }

@@ -22,6 +22,9 @@
 
 #include "conf/conf.h"
 
+#define CONF_FX_TAG	"conflink"
+#include "conf_fixture.h"
+
 #define NOBODY	65534
 
 static const char main_yaml[] =
@@ -37,27 +40,6 @@ static const char confd_yaml[] =
     "  - name: extra\n"
     "    server: { host: imap.example.com, protocol: imaps }\n"
     "    auth: { user: extra, password_file: /etc/mailstow/secrets/x }\n";
-
-static char tmpdir[64];
-
-static void
-tmp_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
-
-static void
-write_file(const char *name, const char *text)
-{
-	char path[256];
-	int fd;
-
-	tmp_path(path, sizeof path, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(close(fd), 0);
-}
 
 /* tmpdir/name -> target, owned by `uid` (-1: as created, i.e. ours). */
 static void
@@ -98,20 +80,10 @@ need_root(void)
 static int
 setup(void **state)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mailstow-conflink-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
+	if (tmp_setup(state) != 0)
 		return -1;
-	write_file("real.yaml", main_yaml);
+	write_file("real.yaml", main_yaml, 0600);
 	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 static void
@@ -208,7 +180,7 @@ make_confd(void)
 
 	tmp_path(path, sizeof path, "conf.d");
 	assert_int_equal(mkdir(path, 0700), 0);
-	write_file("extra.yaml", confd_yaml);
+	write_file("extra.yaml", confd_yaml, 0600);
 }
 
 static void
@@ -231,7 +203,7 @@ test_confd_dir_link(void **state)
 	need_root();
 	tmp_path(path, sizeof path, "d");
 	assert_int_equal(mkdir(path, 0700), 0);
-	write_file("d/extra.yaml", confd_yaml);
+	write_file("d/extra.yaml", confd_yaml, 0600);
 	make_link("d", "conf.d", (uid_t)-1);
 	expect_loads("real.yaml", 2);
 	unlink_tmp("conf.d");
@@ -277,7 +249,7 @@ static void
 test_mailboxes_file_link(void **state)
 {
 	need_root();
-	write_file("mb.csv", "alice\n");
+	write_file("mb.csv", "alice\n", 0600);
 	make_link("mb.csv", "mb-link.csv", (uid_t)-1);
 	load_mailboxes(0, "mb-link.csv");
 	make_link("mb.csv", "mb-foreign.csv", NOBODY);
@@ -289,21 +261,21 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_plain_file_loads, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_own_link_followed, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_root_link_followed, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_link_refused, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_dangling_own_link, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_confd_links, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_confd_dir_link, setup,
-		    teardown),
+		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes_file_link, setup,
-		    teardown),
+		    tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,7 +35,6 @@
 #include <openssl/ssl.h>
 
 #include "base/util.h"
-#include "https_server.h"
 #include "oauth2/oauth2.h"
 
 #define SECRET		"cl1ent-s3cret&=+"
@@ -44,189 +43,25 @@
 #define NEW_AT		"AT-NEW-0e5d31"
 #define DEV_CODE	"DEVCODE-91ab"
 
-static const char *const secrets[] = {
-	SECRET, OLD_RT, NEW_RT, NEW_AT, DEV_CODE, "cl1ent-s3cret",
-};
+#define OAUTH2_FX_SECRETS	SECRET, OLD_RT, NEW_RT, NEW_AT, DEV_CODE, \
+	"cl1ent-s3cret"
+#define OAUTH2_FX_TAG		"oauth2c"
+#include "oauth2_fixture.h"
 
 /* ---- fixture ----------------------------------------------------------- */
 
-struct fx {
-	char		 dir[64];
-	char		 cert[128], key[128], secret[128], path[128];
-	struct hsrv	 srv;
-	struct event_base *base;
-	struct oauth2_client *client;
-	struct conf_profile p;
-	char		 url[128], dev_url[128];
-};
-
-static char certdir[64];
-
-static int
-group_setup(void **state)
-{
-	char cmd[512];
-
-	strcpy(certdir, "/tmp/mailstow-test-oauth2c-XXXXXX");
-	if (mkdtemp(certdir) == NULL)
-		return -1;
-	snprintf(cmd, sizeof cmd, "cd %s && openssl req -x509 -newkey ec "
-	    "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem "
-	    "-out cert.pem -days 2 -subj /CN=localhost -addext "
-	    "subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1",
-	    certdir);
-	/* Proxies from the environment must not catch 127.0.0.1. */
-	unsetenv("https_proxy");
-	unsetenv("HTTPS_PROXY");
-	unsetenv("all_proxy");
-	unsetenv("ALL_PROXY");
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
+/* The shared one, and the device authorization endpoint. */
 static int
 setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof *fx);
-	int fd;
+	struct fx *fx;
 
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/mailstow-test-oauth2c-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->cert, sizeof fx->cert, "%s/cert.pem", certdir);
-	snprintf(fx->key, sizeof fx->key, "%s/key.pem", certdir);
-	snprintf(fx->secret, sizeof fx->secret, "%s/secret", fx->dir);
-	assert_int_equal(oauth2_token_path(fx->dir, "alice", fx->path,
-	    sizeof fx->path), 0);
-	fd = open(fx->secret, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, SECRET "\n", strlen(SECRET) + 1),
-	    (ssize_t)strlen(SECRET) + 1);
-	close(fd);
-	h_start(&fx->srv, fx->cert, fx->key);
-	snprintf(fx->url, sizeof fx->url, "https://127.0.0.1:%u/token",
-	    fx->srv.port);
+	oauth2_fx_setup(state, SECRET, "offline_access https://x.example/IMAP");
+	fx = *state;
 	snprintf(fx->dev_url, sizeof fx->dev_url,
 	    "https://127.0.0.1:%u/device", fx->srv.port);
-	fx->p.name = "alice";
-	fx->p.auth.user = "alice@example.com";
-	fx->p.auth.oauth2.enabled = true;
-	fx->p.auth.oauth2.client_id = "client-1";
-	fx->p.auth.oauth2.client_secret_file = fx->secret;
-	fx->p.auth.oauth2.token_endpoint = fx->url;
 	fx->p.auth.oauth2.device_authorization_endpoint = fx->dev_url;
-	fx->p.auth.oauth2.scope = "offline_access https://x.example/IMAP";
-	fx->p.auth.oauth2.ca_file = fx->cert;
-	assert_non_null(fx->base = event_base_new());
-	assert_int_equal(oauth2_client_new(fx->base, &fx->client), 0);
-	*state = fx;
 	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *fx = *state;
-	char cmd[128];
-	int i;
-
-	oauth2_client_free(fx->client);
-	event_base_free(fx->base);
-	h_stop(&fx->srv);
-	for (i = 0; i < 4; i++)
-		free((char *)fx->srv.resp[i]);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
-
-/* ---- answers ----------------------------------------------------------- */
-
-struct got {
-	struct fx	*fx;
-	int		 calls;
-	enum oauth2_status status;
-	char		 why[512];
-	struct oauth2_tokens tokens;
-	struct oauth2_tokens on_disk;	/* the file when the answer came */
-	int		 disk_rc;
-	struct oauth2_device device;
-};
-
-static void
-check_why(const char *why)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(secrets); i++)
-		if (strstr(why, secrets[i]) != NULL)
-			fail_msg("secret %s in why: %s", secrets[i], why);
-}
-
-static void
-got_clear(struct got *g)
-{
-	oauth2_tokens_clear(&g->tokens);
-	oauth2_tokens_clear(&g->on_disk);
-	oauth2_device_clear(&g->device);
-}
-
-static void
-got_cb(void *arg, struct oauth2_result *res)
-{
-	struct got *g = arg;
-
-	g->calls++;
-	g->status = res->status;
-	snprintf(g->why, sizeof g->why, "%s", res->why);
-	check_why(res->why);
-	got_clear(g);
-	/* Move the strings out, as the contract allows. */
-	g->tokens = res->tokens;
-	memset(&res->tokens, 0, sizeof res->tokens);
-	g->device = res->device;
-	memset(&res->device, 0, sizeof res->device);
-	g->disk_rc = oauth2_tokens_load(g->fx->path, &g->on_disk);
-	event_base_loopbreak(g->fx->base);
-}
-
-/* Run the loop until `n` answers arrived, at most 5 seconds. */
-static void
-run_until(struct fx *fx, struct got *g, int n)
-{
-	struct timespec t0, t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (g->calls < n) {
-		struct timeval tv = { 0, 50000 };
-
-		event_base_loopexit(fx->base, &tv);
-		event_base_dispatch(fx->base);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (t1.tv_sec - t0.tv_sec > 5)
-			fail_msg("no answer within 5 seconds");
-	}
-}
-
-static void
-store(struct fx *fx, const char *at, int64_t expires_at, const char *rt)
-{
-	struct oauth2_tokens t = { 0 };
-
-	t.access_token = xstrdup_or_null(at);
-	t.refresh_token = xstrdup_or_null(rt);
-	t.expires_at = expires_at;
-	assert_int_equal(oauth2_tokens_save(fx->path, &t), 0);
-	oauth2_tokens_clear(&t);
 }
 
 static void
@@ -514,12 +349,8 @@ t_cancel(void **state)
 	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
 	    &g, &req), 0);
 	/* Let it connect and send, then cancel. */
-	while (h_reqs(&fx->srv) == 0) {
-		struct timeval s = { 0, 20000 };
-
-		event_base_loopexit(fx->base, &s);
-		event_base_dispatch(fx->base);
-	}
+	while (h_reqs(&fx->srv) == 0)
+		spin(fx);
 	oauth2_request_cancel(req);
 	/* A second one is left pending for oauth2_client_free(). */
 	assert_int_equal(oauth2_refresh(fx->client, &fx->p, OLD_RT, got_cb,
@@ -675,7 +506,8 @@ t_secret_file_refused(void **state)
 	    NULL), -EINVAL);
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)	\
+	cmocka_unit_test_setup_teardown(f, setup, oauth2_fx_teardown)
 
 int
 main(void)
@@ -699,5 +531,6 @@ main(void)
 		T(t_secret_file_refused),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, oauth2_fx_group_setup,
+	    oauth2_fx_group_teardown);
 }

@@ -25,7 +25,6 @@
 #include <event2/event.h>
 
 #include "base/util.h"
-#include "https_server.h"
 #include "oauth2/oauth2.h"
 #include "oauth2/oauth2_private.h"	/* the test hooks */
 
@@ -37,156 +36,17 @@
 	"\"refresh_token\":\"" NEW_RT "\"}"
 #define REFUSED		"{\"error\":\"invalid_grant\"}"
 
-struct fx {
-	char		 dir[64];
-	char		 cert[128], key[128], secret[128], path[128];
-	struct hsrv	 srv;
-	struct event_base *base;
-	struct oauth2_client *client;
-	struct conf_profile p;
-	char		 url[128];
-};
-
-static char certdir[64];
-
-static int
-group_setup(void **state)
-{
-	char cmd[512];
-
-	strcpy(certdir, "/tmp/mailstow-test-oauth2s-XXXXXX");
-	if (mkdtemp(certdir) == NULL)
-		return -1;
-	snprintf(cmd, sizeof cmd, "cd %s && openssl req -x509 -newkey ec "
-	    "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem "
-	    "-out cert.pem -days 2 -subj /CN=localhost -addext "
-	    "subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1",
-	    certdir);
-	unsetenv("https_proxy");
-	unsetenv("HTTPS_PROXY");
-	unsetenv("all_proxy");
-	unsetenv("ALL_PROXY");
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#define OAUTH2_FX_SECRETS	SECRET, OLD_RT, NEW_RT, NEW_AT
+#define OAUTH2_FX_TAG		"oauth2s"
+#include "oauth2_fixture.h"
 
 static int
 setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof *fx);
-	int fd;
-
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/mailstow-test-oauth2s-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->cert, sizeof fx->cert, "%s/cert.pem", certdir);
-	snprintf(fx->key, sizeof fx->key, "%s/key.pem", certdir);
-	snprintf(fx->secret, sizeof fx->secret, "%s/secret", fx->dir);
-	assert_int_equal(oauth2_token_path(fx->dir, "alice", fx->path,
-	    sizeof fx->path), 0);
-	fd = open(fx->secret, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, SECRET "\n", strlen(SECRET) + 1),
-	    (ssize_t)strlen(SECRET) + 1);
-	close(fd);
-	h_start(&fx->srv, fx->cert, fx->key);
-	snprintf(fx->url, sizeof fx->url, "https://127.0.0.1:%u/token",
-	    fx->srv.port);
-	fx->p.name = "alice";
-	fx->p.auth.user = "alice@example.com";
-	fx->p.auth.oauth2.enabled = true;
-	fx->p.auth.oauth2.client_id = "client-1";
-	fx->p.auth.oauth2.client_secret_file = fx->secret;
-	fx->p.auth.oauth2.token_endpoint = fx->url;
-	fx->p.auth.oauth2.scope = "IMAP";
-	fx->p.auth.oauth2.ca_file = fx->cert;
-	assert_non_null(fx->base = event_base_new());
-	assert_int_equal(oauth2_client_new(fx->base, &fx->client), 0);
-	*state = fx;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *fx = *state;
-	char cmd[128];
-	int i;
-
-	oauth2_client_free(fx->client);
-	event_base_free(fx->base);
-	h_stop(&fx->srv);
-	for (i = 0; i < 4; i++)
-		free((char *)fx->srv.resp[i]);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
+	return oauth2_fx_setup(state, SECRET, "IMAP");
 }
 
 /* ---- helpers ----------------------------------------------------------- */
-
-struct got {
-	struct fx	*fx;
-	int		 calls;
-	enum oauth2_status status;
-	char		 why[512];
-	struct oauth2_tokens tokens;
-	struct oauth2_tokens on_disk;	/* the file when the answer came */
-	int		 disk_rc;
-};
-
-static void
-got_clear(struct got *g)
-{
-	oauth2_tokens_clear(&g->tokens);
-	oauth2_tokens_clear(&g->on_disk);
-}
-
-static void
-got_cb(void *arg, struct oauth2_result *res)
-{
-	struct got *g = arg;
-
-	g->calls++;
-	g->status = res->status;
-	snprintf(g->why, sizeof g->why, "%s", res->why);
-	got_clear(g);
-	g->tokens = res->tokens;
-	memset(&res->tokens, 0, sizeof res->tokens);
-	g->disk_rc = oauth2_tokens_load(g->fx->path, &g->on_disk);
-	event_base_loopbreak(g->fx->base);
-}
-
-/* Turn the loop for 20 ms. */
-static void
-spin(struct fx *fx)
-{
-	struct timeval tv = { 0, 20000 };
-
-	event_base_loopexit(fx->base, &tv);
-	event_base_dispatch(fx->base);
-}
-
-static void
-run_until(struct fx *fx, struct got *g, int n)
-{
-	time_t t0 = time(NULL);
-
-	while (g->calls < n) {
-		spin(fx);
-		if (time(NULL) - t0 > 5)
-			fail_msg("no answer within 5 seconds");
-	}
-}
 
 /* Until `n` saves are unanswered (the grant came back, the write waits). */
 static void
@@ -199,18 +59,6 @@ run_until_saves(struct fx *fx, size_t n)
 		if (time(NULL) - t0 > 5)
 			fail_msg("not %zu saves within 5 seconds", n);
 	}
-}
-
-static void
-store(struct fx *fx, const char *at, int64_t expires_at, const char *rt)
-{
-	struct oauth2_tokens t = { 0 };
-
-	t.access_token = xstrdup_or_null(at);
-	t.refresh_token = xstrdup_or_null(rt);
-	t.expires_at = expires_at;
-	assert_int_equal(oauth2_tokens_save(fx->path, &t), 0);
-	oauth2_tokens_clear(&t);
 }
 
 static void
@@ -237,6 +85,33 @@ tick(evutil_socket_t fd, short what, void *arg)
 	(*(int *)arg)++;
 }
 
+/* An expired access token and OLD_RT in the file, a refresh for `g`
+ * (its answers scripted before), its grant back and its write held. */
+static void
+refresh_held(struct fx *fx, struct got *g, struct oauth2_request **req)
+{
+	store(fx, "AT-OLD", 1, OLD_RT);
+	oauth2_test_save_hold(fx->client, true);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, g, req), 0);
+	run_until_saves(fx, 1);
+}
+
+/* The write released, `g2` gets what `g1`'s refresh wrote, `g1` nothing,
+ * and the server saw that one refresh only. */
+static void
+assert_inherited(struct fx *fx, struct got *g1, struct got *g2)
+{
+	oauth2_test_save_hold(fx->client, false);
+	run_until(fx, g2, 1);
+	assert_int_equal(g1->calls, 0);
+	assert_int_equal(g2->status, OAUTH2_OK);
+	assert_string_equal(g2->tokens.access_token, NEW_AT);
+	assert_string_equal(g2->on_disk.refresh_token, NEW_RT);
+	assert_int_equal(h_reqs(&fx->srv), 1);
+	got_clear(g2);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 /* No answer while the write is held, and the loop runs meanwhile. */
@@ -249,12 +124,8 @@ t_answer_after_file(void **state)
 	struct event *ev;
 	int ticks = 0, i;
 
-	store(fx, "AT-OLD", 1, OLD_RT);
 	script(fx, 200, ROTATED);
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g, NULL), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g, NULL);
 	assert_non_null(ev = event_new(fx->base, -1, EV_PERSIST, tick,
 	    &ticks));
 	assert_int_equal(event_add(ev, &ms), 0);
@@ -284,12 +155,8 @@ t_cancel_during_save(void **state)
 	struct oauth2_request *req;
 	int i;
 
-	store(fx, "AT-OLD", 1, OLD_RT);
 	script(fx, 200, ROTATED);
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g, &req), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g, &req);
 	oauth2_request_cancel(req);
 	assert_file_rt(fx, OLD_RT);
 	oauth2_test_save_hold(fx->client, false);
@@ -308,12 +175,8 @@ t_free_during_save(void **state)
 	struct got g = { .fx = fx }, g2 = { .fx = fx };
 	int i;
 
-	store(fx, "AT-OLD", 1, OLD_RT);
 	script(fx, 200, ROTATED);
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g, NULL), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g, NULL);
 	/* A follower waiting on the write goes too. */
 	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
 	    got_cb, &g2, NULL), 0);
@@ -367,24 +230,13 @@ t_follower_inherits_save(void **state)
 	struct got g1 = { .fx = fx }, g2 = { .fx = fx };
 	struct oauth2_request *r1;
 
-	store(fx, "AT-OLD", 1, OLD_RT);
 	script(fx, 200, ROTATED);
 	script(fx, 400, REFUSED);	/* a second refresh would get this */
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g1, &r1), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g1, &r1);
 	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
 	    got_cb, &g2, NULL), 0);
 	oauth2_request_cancel(r1);
-	oauth2_test_save_hold(fx->client, false);
-	run_until(fx, &g2, 1);
-	assert_int_equal(g1.calls, 0);
-	assert_int_equal(g2.status, OAUTH2_OK);
-	assert_string_equal(g2.tokens.access_token, NEW_AT);
-	assert_string_equal(g2.on_disk.refresh_token, NEW_RT);
-	assert_int_equal(h_reqs(&fx->srv), 1);
-	got_clear(&g2);
+	assert_inherited(fx, &g1, &g2);
 }
 
 /* The starter is cancelled first; a request after that adopts the write. */
@@ -395,24 +247,13 @@ t_orphan_adopted(void **state)
 	struct got g1 = { .fx = fx }, g2 = { .fx = fx };
 	struct oauth2_request *r1;
 
-	store(fx, "AT-OLD", 1, OLD_RT);
 	script(fx, 200, ROTATED);
 	script(fx, 400, REFUSED);
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g1, &r1), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g1, &r1);
 	oauth2_request_cancel(r1);
 	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
 	    got_cb, &g2, NULL), 0);
-	oauth2_test_save_hold(fx->client, false);
-	run_until(fx, &g2, 1);
-	assert_int_equal(g1.calls, 0);
-	assert_int_equal(g2.status, OAUTH2_OK);
-	assert_string_equal(g2.tokens.access_token, NEW_AT);
-	assert_string_equal(g2.on_disk.refresh_token, NEW_RT);
-	assert_int_equal(h_reqs(&fx->srv), 1);
-	got_clear(&g2);
+	assert_inherited(fx, &g1, &g2);
 }
 
 /* Two files at once: both written, each answered with its own. */
@@ -428,17 +269,13 @@ t_two_files(void **state)
 	p2.name = "bob";
 	assert_int_equal(oauth2_token_path(fx->dir, "bob", path2,
 	    sizeof path2), 0);
-	store(fx, "AT-OLD", 1, OLD_RT);
 	t.refresh_token = xstrdup_or_null("RT-BOB");
 	assert_int_equal(oauth2_tokens_save(path2, &t), 0);
 	oauth2_tokens_clear(&t);
 	script(fx, 200, ROTATED);
 	script(fx, 200, "{\"access_token\":\"AT-BOB2\",\"refresh_token\":"
 	    "\"RT-BOB2\"}");
-	oauth2_test_save_hold(fx->client, true);
-	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
-	    got_cb, &g1, NULL), 0);
-	run_until_saves(fx, 1);
+	refresh_held(fx, &g1, NULL);
 	assert_int_equal(oauth2_token_get(fx->client, &p2, path2, false,
 	    got_cb, &g2, NULL), 0);
 	run_until_saves(fx, 2);
@@ -455,7 +292,8 @@ t_two_files(void **state)
 	got_clear(&g2);
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)	\
+	cmocka_unit_test_setup_teardown(f, setup, oauth2_fx_teardown)
 
 int
 main(void)
@@ -470,5 +308,6 @@ main(void)
 		T(t_two_files),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, oauth2_fx_group_setup,
+	    oauth2_fx_group_teardown);
 }
