@@ -80,20 +80,30 @@ fz_bug(const char *what)
 	abort();
 }
 
-/*
- * Folder names are how the archive tells folders apart (they never become
- * paths): two server folders must never be offered under one name, and a
- * name must be printable so it cannot forge a protocol or journal line.
- */
+/* A name must be printable so it cannot forge a protocol or journal
+ * line, whether it is only asked about or opened. */
 static void
-fz_check_name(struct fz *f, const char *name)
+fz_check_printable(const char *name)
 {
 	const unsigned char *s;
-	size_t i;
 
 	for (s = (const unsigned char *)name; *s != '\0'; s++)
 		if (*s < 0x20 || *s == 0x7f)
 			fz_bug("a folder name with a control byte");
+}
+
+/*
+ * Folder names are how the archive tells folders apart (they never become
+ * paths): two server folders must never be opened under one name.  Only
+ * opened: a name that cannot be opened is asked about once per LIST line,
+ * and a server may list it twice.
+ */
+static void
+fz_check_name(struct fz *f, const char *name)
+{
+	size_t i;
+
+	fz_check_printable(name);
 	for (i = 0; i < f->n_names; i++)
 		if (strcmp(f->names[i], name) == 0)
 			fz_bug("two folders offered under one name");
@@ -154,7 +164,7 @@ o_want(void *arg, const char *name, char delim)
 	fz_alive(arg);
 	if (name == NULL || name[0] == '\0')
 		fz_bug("want_folder() with an empty name");
-	fz_check_name(arg, name);
+	fz_check_printable(name);
 	return strcmp(name, "Trash") != 0;
 }
 
@@ -168,6 +178,7 @@ o_open(void *arg, const struct session_folder *sf, uint32_t **known,
 	fz_alive(f);
 	if (f->in_folder)
 		fz_bug("folder_open() while a folder is open");
+	fz_check_name(f, sf->name);
 	if ((f->flags & FZ_F_SKIP) && f->opens++ % 2 == 1)
 		return 1;
 	if ((k = malloc(sizeof fz_known)) == NULL)
