@@ -159,38 +159,87 @@ hex_decode(const char *hex, uint8_t *out, size_t len)
 	return 0;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at `s` (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF) that is safe to
+ * show, or 0.  Not safe: the C1 controls U+0080-U+009F (U+009B is a CSI
+ * to some terminals), the line and paragraph separators U+2028-U+2029 and
+ * the bidirectional overrides U+202A-U+202E and U+2066-U+2069, which can
+ * make a line read otherwise than it is.
+ */
+static size_t
+str_utf8_shown(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	if (s[0] == 0xc2 && s[1] <= 0x9f)
+		return 0;
+	if (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0xa8 && s[2] <= 0xae)
+		return 0;
+	if (s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9)
+		return 0;
+	return len;
+}
+
 void
 str_escape(char *dst, size_t dstlen, const void *src, size_t srclen)
 {
+	static const char digits[] = "0123456789abcdef";
 	const unsigned char *s = src;
-	size_t i, o = 0;
+	size_t i = 0, o = 0;
 
 	if (dstlen == 0)
 		return;
-	for (i = 0; i < srclen; i++) {
+	while (i < srclen) {
 		unsigned char c = s[i];
 		char tmp[5];
-		size_t n;
+		size_t n = 1, take = 1;
 
 		if (c == '\\') {
 			memcpy(tmp, "\\\\", 3);
 			n = 2;
-		} else if (c < 0x20 || c == 0x7f) {
-			static const char digits[] = "0123456789abcdef";
-
+		} else if (c >= 0x20 && c < 0x7f) {
+			tmp[0] = (char)c;
+		} else if (c >= 0x80 &&
+		    (take = str_utf8_shown(s + i, srclen - i)) > 0) {
+			memcpy(tmp, s + i, take);
+			n = take;
+		} else {
+			/* A control byte, or a byte of no safe character. */
 			tmp[0] = '\\';
 			tmp[1] = 'x';
 			tmp[2] = digits[c >> 4];
 			tmp[3] = digits[c & 0xf];
 			n = 4;
-		} else {
-			tmp[0] = (char)c;
-			n = 1;
+			take = 1;
 		}
 		if (o + n >= dstlen)
 			break;
 		memcpy(dst + o, tmp, n);
 		o += n;
+		i += take;
 	}
 	dst[o] = '\0';
 }

@@ -36,10 +36,12 @@ void	hex_encode(const uint8_t *data, size_t len, char *out);
 int	hex_decode(const char *hex, uint8_t *out, size_t len);
 
 /*
- * Copy untrusted bytes for display: printable ASCII and valid-looking UTF-8
- * pass, control bytes (CR, LF, ESC, NUL, ...) become \xNN, backslash
- * becomes \\.  The result is always NUL-terminated and cut at `dstlen`-1
- * bytes.  This is what stops a server from forging log lines.
+ * Copy untrusted bytes for display: printable ASCII and well-formed UTF-8
+ * pass, control bytes (CR, LF, ESC, NUL, ...), bytes of malformed UTF-8,
+ * C1 controls, line separators and bidirectional overrides become \xNN
+ * (4 bytes of output per input byte at most), backslash becomes \\.  The
+ * result is always NUL-terminated and cut at `dstlen`-1 bytes, never
+ * inside a character.  This is what stops a server from forging log lines.
  */
 void	str_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
 
