@@ -8,11 +8,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/link_rule.h"
 #include "base/util.h"
 #include "conf_private.h"
 
@@ -202,20 +204,24 @@ conf_is_yaml_name(const char *n)
 	return n[0] != '.' && len > 5 && strcmp(n + len - 5, ".yaml") == 0;
 }
 
-/* conf.d keeps the symlink rule of the files in it (conf_yaml.c): a link
- * owned by neither root nor us would let its owner pick the profiles. */
+/* conf.d keeps the symlink rule of the files in it (base/link_rule.h):
+ * a link owned by neither root nor us would let its owner pick the
+ * profiles. */
 static int
 conf_confd_link_ok(const char *dir, struct conf_error *err)
 {
-	struct stat lst;
+	struct link_rule_bad bad;
+	char real[PATH_MAX];
 
-	/* lstat() errors are opendir()'s to report. */
-	if (lstat(dir, &lst) < 0 || !S_ISLNK(lst.st_mode) ||
-	    lst.st_uid == 0 || lst.st_uid == geteuid())
+	/* Other errors are opendir()'s to report. */
+	if (link_rule_walk(dir, real, sizeof real, &bad) != -EPERM ||
+	    bad.link[0] == '\0')
 		return 0;
-	snprintf(err->text, sizeof err->text, "%.900s: a symlink owned by uid "
-	    "%u, neither root nor us (uid %u), so it is not followed; replace "
-	    "it with the directory itself", dir, (unsigned)lst.st_uid,
+	snprintf(err->text, sizeof err->text, "%.400s: a symlink%s%.300s owned "
+	    "by uid %u, neither root nor us (uid %u), so it is not followed; "
+	    "replace it with the directory itself", dir,
+	    strcmp(bad.link, dir) == 0 ? "" : " on the way, ",
+	    strcmp(bad.link, dir) == 0 ? "" : bad.link, (unsigned)bad.uid,
 	    (unsigned)geteuid());
 	return -EPERM;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/link_rule.h"
 #include "base/secret_file.h"
 #include "base/util.h"
 #include "conf_private.h"
@@ -41,37 +42,27 @@ conf_pw_errorf(const struct conf_profile *p, const char *key,
 	return code;
 }
 
-/* Open `file` for reading after the symlink rule: a link is followed only
- * when root or we own it, since whoever owns it picks what we read. */
+/* Open `file` for reading after the symlink rule (base/link_rule.h).
+ * O_NONBLOCK keeps a FIFO from hanging us until fstat refuses it. */
 static int
 conf_pw_open(const struct conf_profile *p, const char *key, const char *file,
     struct conf_error *err)
 {
-	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd, r;
-	struct stat lst;
+	struct link_rule_bad bad;
+	int fd;
 
-	if (lstat(file, &lst) < 0) {
-		r = -errno;
-		return conf_pw_errorf(p, key, err, r, "cannot read %s: %s; "
+	fd = link_rule_open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK, &bad);
+	if (fd == -EPERM && bad.link[0] != '\0')
+		return conf_pw_errorf(p, key, err, -EPERM, "%s is a symlink%s"
+		    "%.400s owned by uid %u, neither root nor us; replace it "
+		    "with the file itself", file, strcmp(bad.link, file) == 0 ?
+		    "" : " to ", strcmp(bad.link, file) == 0 ? "" : bad.link,
+		    (unsigned)bad.uid);
+	if (fd < 0)
+		return conf_pw_errorf(p, key, err, fd, "cannot read %s: %s; "
 		    "check the path and that mailstow may read it", file,
-		    strerror(-r));
-	}
-	if (S_ISLNK(lst.st_mode)) {
-		if (lst.st_uid != 0 && lst.st_uid != geteuid())
-			return conf_pw_errorf(p, key, err, -EPERM,
-			    "%s is a symlink owned by uid %u, neither root "
-			    "nor us; replace it with the file itself", file,
-			    (unsigned)lst.st_uid);
-	} else
-		flags |= O_NOFOLLOW;
-	/* O_NOFOLLOW closes the race of a link put there after lstat;
-	 * O_NONBLOCK keeps a FIFO from hanging us until fstat refuses it. */
-	if ((fd = open(file, flags)) < 0) {
-		r = -errno;
-		return conf_pw_errorf(p, key, err, r, "cannot open %s: %s; "
-		    "check the path and that mailstow may read it", file,
-		    strerror(-r));
-	}
+		    strerror(-fd));
 	return fd;
 }
 

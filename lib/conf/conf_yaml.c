@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "base/link_rule.h"
 #include "base/util.h"
 #include "conf_private.h"
 
@@ -95,42 +96,30 @@ conf_read_file(const char *path, char **ret_data, size_t *ret_len,
 }
 
 /*
- * Open a config file after the symlink rule of password files: a link is
- * followed only when root or we own it, since whoever owns the link picks
- * which profiles, servers and password files we use.
+ * Open a config file after the symlink rule of password files: every
+ * link on the way is followed only when root or we own it, since whoever
+ * owns a link picks which profiles, servers and password files we use.
+ * O_NONBLOCK: a FIFO put in place of the config must not hang us; it is
+ * refused below as not a regular file.
  */
 static int
 conf_open(const char *path, struct conf_error *err)
 {
-	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd, r;
-	struct stat lst;
+	struct link_rule_bad bad;
+	int fd;
 
-	if (lstat(path, &lst) < 0) {
-		r = -errno;
+	fd = link_rule_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK, &bad);
+	if (fd == -EPERM && bad.link[0] != '\0')
+		snprintf(err->text, sizeof err->text, "%s: a symlink%s%.400s "
+		    "owned by uid %u, neither root nor us (uid %u), so it is "
+		    "not followed; replace it with the file itself", path,
+		    strcmp(bad.link, path) == 0 ? "" : " on the way, ",
+		    strcmp(bad.link, path) == 0 ? "" : bad.link,
+		    (unsigned)bad.uid, (unsigned)geteuid());
+	else if (fd < 0)
 		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
-		    path, strerror(-r), conf_open_hint(-r));
-		return r;
-	}
-	if (S_ISLNK(lst.st_mode)) {
-		if (lst.st_uid != 0 && lst.st_uid != geteuid()) {
-			snprintf(err->text, sizeof err->text, "%s: a symlink "
-			    "owned by uid %u, neither root nor us (uid %u), "
-			    "so it is not followed; replace it with the file "
-			    "itself", path, (unsigned)lst.st_uid,
-			    (unsigned)geteuid());
-			return -EPERM;
-		}
-	} else
-		flags |= O_NOFOLLOW;
-	/* O_NOFOLLOW: a link put there after lstat() is refused (ELOOP).
-	 * O_NONBLOCK: a FIFO put in place of the config must not hang us;
-	 * it is refused below as not a regular file. */
-	if ((fd = open(path, flags)) < 0) {
-		r = -errno;
-		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
-		    path, strerror(-r), conf_open_hint(-r));
-		return r;
-	}
+		    path, strerror(-fd), conf_open_hint(-fd));
 	return fd;
 }
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/link_rule.h"
 #include "base/util.h"
 #include "oauth2_private.h"
 
@@ -33,27 +34,24 @@ struct oauth2_pair {
 static int
 oauth2_secret_open(struct oauth2_request *req, const char *file)
 {
-	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd;
-	struct stat lst;
+	struct link_rule_bad bad;
+	int fd;
 
-	/* A symlink is followed only when root or we own it: its owner
-	 * picks what we would send as our secret. */
-	if (lstat(file, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-		if (lst.st_uid != 0 && lst.st_uid != geteuid()) {
-			oauth2_result_set(req, OAUTH2_ERR_LOCAL, "auth.oauth2."
-			    "client_secret_file %s is a symlink owned by uid "
-			    "%u; replace it with the file itself", file,
-			    (unsigned)lst.st_uid);
-			return -EPERM;
-		}
-	} else
-		flags |= O_NOFOLLOW;
-	if ((fd = open(file, flags)) < 0) {
-		fd = -errno;
+	/* The symlink rule: a link's owner picks what we would send as our
+	 * secret. */
+	fd = link_rule_open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK, &bad);
+	if (fd == -EPERM && bad.link[0] != '\0')
+		oauth2_result_set(req, OAUTH2_ERR_LOCAL, "auth.oauth2."
+		    "client_secret_file %s is a symlink%s%.400s owned by uid "
+		    "%u; replace it with the file itself", file,
+		    strcmp(bad.link, file) == 0 ? "" : " to ",
+		    strcmp(bad.link, file) == 0 ? "" : bad.link,
+		    (unsigned)bad.uid);
+	else if (fd < 0)
 		oauth2_result_set(req, OAUTH2_ERR_LOCAL, "cannot open auth."
 		    "oauth2.client_secret_file %s: %s; check the path and that "
 		    "mailstow may read it", file, strerror(-fd));
-	}
 	return fd;
 }
 

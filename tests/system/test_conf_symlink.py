@@ -10,6 +10,7 @@ away with lchown(2), which needs root.
 """
 
 import os
+import pathlib
 import signal
 import subprocess
 
@@ -64,6 +65,44 @@ def test_config_symlink_owned_by_someone_else_refused(archive, certs,
         ok = run_mailstow("-c", link, "run", "--json", "alice")
     for r in refused:
         assert_refused(r, link)
+    assert ok.rc == 0, str(ok)
+    assert ok.json()["counts"]["archived"] == len(MSGS), str(ok)
+    assert len(hs.conns) == 1, "connected through a foreign symlink"
+
+
+def test_foreign_link_later_in_a_chain_refused(archive, certs, tmp_path):
+    """Every link of a chain keeps the rule: our link to someone else's
+    link to the config is refused at the foreign one, for the config and
+    for a password file."""
+    with HostileServer(FakeImap([Folder("INBOX", MSGS)]), tls="implicit",
+                       cert=certs.server) as hs:
+        prof = hostile.profile(archive, hs, certs, name="alice")
+        archive.write_config(prof)
+        theirs = tmp_path / "theirs.yaml"
+        theirs.symlink_to(archive.config)
+        ours = tmp_path / "ours.yaml"
+        ours.symlink_to(theirs)
+        give_away(theirs)
+        r = run_mailstow("-c", ours, "check")
+        # The same chain in front of the password file.
+        pw = pathlib.Path(prof["auth"]["password_file"])
+        pw_theirs = tmp_path / "pw-theirs"
+        pw_theirs.symlink_to(pw)
+        pw_ours = tmp_path / "pw-ours"
+        pw_ours.symlink_to(pw_theirs)
+        give_away(pw_theirs)
+        prof["auth"]["password_file"] = str(pw_ours)
+        archive.write_config(prof)
+        r_pw = archive.cli("run", "--json", "alice")
+        take_back(theirs)
+        take_back(pw_theirs)
+        ok = run_mailstow("-c", ours, "run", "--json", "alice")
+    assert r.rc == 2, str(r)
+    assert "%s: a symlink on the way, %s owned by uid %d" % (
+        ours, theirs, NOBODY) in r.stderr, str(r)
+    assert r_pw.rc != 0, str(r_pw)
+    assert "is a symlink to %s owned by uid %d" % (pw_theirs, NOBODY) in \
+        r_pw.out.decode() + r_pw.stderr, str(r_pw)
     assert ok.rc == 0, str(ok)
     assert ok.json()["counts"]["archived"] == len(MSGS), str(ok)
     assert len(hs.conns) == 1, "connected through a foreign symlink"
