@@ -164,6 +164,7 @@ void	md_waiter_detach(struct md_job *, struct md_client *);
 int64_t	md_now_ms(void);
 
 /* mailstowd_start.c: catch-up of fires missed while the daemon was down */
+void	md_catch_up_added(struct md *, struct md_prof *);
 void	md_catch_up(struct md *);
 
 /* mailstowd_host.c: the per-host session budget */

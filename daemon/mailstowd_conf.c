@@ -179,7 +179,8 @@ md_str_eq(const char *a, const char *b)
 	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
-static void
+/* Swap the prepared settings in; true when the profile is new. */
+static bool
 md_prep_commit(struct md_prep *pp)
 {
 	struct md_prof *p = pp->prof;
@@ -188,6 +189,7 @@ md_prep_commit(struct md_prep *pp)
 	    strcmp(p->schedule, pp->schedule) != 0 ||
 	    !md_str_eq(p->timezone, pp->timezone) ||
 	    p->jitter_ms != pp->jitter_ms;
+	bool added;
 
 	sched_free(p->sched);
 	free(p->schedule);
@@ -200,9 +202,11 @@ md_prep_commit(struct md_prep *pp)
 	p->mailbox = pp->mailbox;
 	pp->sched = NULL;
 	pp->schedule = pp->timezone = pp->mailbox = NULL;
+	added = pp->fresh;
 	pp->fresh = false;
 	p->removed = false;
 	md_prof_first_arm(p, changed);
+	return added;
 }
 
 static bool
@@ -252,8 +256,11 @@ md_apply_conf(struct md *md, struct md_conf *mc)
 	md->per_host_max = c->daemon.max_connections_per_host;
 	ctl_queue_set_limits(md->queue, c->daemon.max_concurrent_runs,
 	    md->per_host_max);
+	/* At start md_catch_up() sees every profile once the control
+	 * socket is open; after, a reload catches up the ones it adds. */
 	for (i = 0; i < c->n_profiles; i++)
-		md_prep_commit(&pp[i]);
+		if (md_prep_commit(&pp[i]) && md->started != 0)
+			md_catch_up_added(md, pp[i].prof);
 	md_prep_free(pp, c->n_profiles);
 	/* Larger limits may let waiting runs start. */
 	md_host_pump_all(md);

@@ -1,5 +1,6 @@
 /*
- * mailstowd_start.c - catch-up at daemon start, as systemd's
+ * mailstowd_start.c - catch-up at daemon start (and for a profile a reload
+ * adds), as systemd's
  * Persistent=true: a profile whose schedule fired while the daemon was
  * down (a fire after the start of its newest recorded run) runs once now,
  * through the normal queue, with trigger "catch-up"; an `every D` profile
@@ -83,6 +84,14 @@ md_catch_up_prof(struct md *md, struct md_prof *p, time_t now)
 			    "the catch-up run: %s", p->name, strerror(-r));
 	}
 	md_prof_arm(p);
+}
+
+/* A profile a reload added: it may have runs from before it was removed,
+ * and then catches up as it would at start. */
+void
+md_catch_up_added(struct md *md, struct md_prof *p)
+{
+	md_catch_up_prof(md, p, time(NULL));
 }
 
 void

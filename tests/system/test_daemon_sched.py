@@ -162,6 +162,45 @@ def test_catch_up_at_start(dovecot, archive, daemons, sockdir, case):
     assert d.stop()[0] == 0
 
 
+def test_catch_up_for_profile_added_by_reload(dovecot, archive, daemons,
+                                              sockdir):
+    """A profile a reload adds back, whose hourly fire was missed since
+    its last run, catches up as it would at start; `status` shows its
+    last result from the store."""
+    user, prof = first_run(dovecot, archive, "hourly")
+    last = age_last_run(archive, "hourly", 7200)
+    expr, nxt = hourly_in("UTC")
+    prof.update(schedule=expr, timezone="UTC")
+    other = archive.profile(dovecot, user, name="other", schedule="manual")
+    ctl = sockdir / "ctl"
+    d = daemons(write_config(archive, ctl, other), journal=False)
+    d.wait_note("READY=1", timeout=15)
+    assert "hourly" not in [p["name"] for p in status(ctl)["profiles"]]
+    new = mailgen.MailGen(8).message(subject="before the reload")
+    dovecot.append(user, "INBOX", new.raw)
+    write_config(archive, ctl, other, prof)
+    c = Ctl(ctl)
+    c.send(b"reload\n")
+    assert c.lines_until("ok", "error") == ["ok"]
+    c.close()
+    wait_for(lambda: len(done_runs(archive, "hourly")) == 2, WAIT,
+             "the catch-up run after the reload")
+    rs = runs(archive, "hourly")
+    assert [(r["trigger"], r["status"]) for r in rs] == \
+        [("manual", "succeeded"), ("catch-up", "succeeded")], rs
+    assert rs[1]["counts"]["archived"] == 1, rs[1]
+    assert "profile hourly: a fire was missed since run %d" % last \
+        in d.stderr
+    st = prof_status(status(ctl), "hourly")
+    assert iso_utc(st["next"]) == nxt, st
+    wait_for(lambda: prof_status(status(ctl), "hourly")["last"] is not None
+             and prof_status(status(ctl), "hourly")["last"]["run"] ==
+             rs[1]["run"], WAIT, "status to show the catch-up run")
+    # The profile that was there all along did not run.
+    assert runs(archive, "other") == []
+    assert d.stop()[0] == 0
+
+
 def test_every_resumes_after_last_end(dovecot, archive, daemons, sockdir):
     """every 1h: ended 10 minutes ago -> next in 50 minutes, no run now;
     ended 2 hours ago -> caught up at start."""
