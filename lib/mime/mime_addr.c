@@ -325,6 +325,21 @@ mime_build_reset(struct mime_build *b)
 	b->llen = b->dlen = 0;
 }
 
+static bool
+mime_local_is_dot_atom(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.' ? s[i + 1] == '.' :
+		    !((unsigned char)s[i] >= 0x80 || mime_is_atext(s[i])))
+			return false;
+	}
+	return true;
+}
+
 static enum mime_ab
 mime_build_word(struct mime_build *b, const struct mime_tok *t)
 {
@@ -336,9 +351,12 @@ mime_build_word(struct mime_build *b, const struct mime_tok *t)
 	if (local)
 		return mime_put(b->local, &b->llen, sizeof b->local, t->s,
 		    t->len) ? AB_LWORD : AB_BAD;
-	/* An encoded-word of atext only is an atom after all. */
+	/* An encoded-word of atext only is an atom after all; one of
+	 * atoms and dots ("=?x?q?a.?=", as the canonical form joins a
+	 * domain) is those atoms, so the domain reads back the same. */
 	if ((b->st == AB_DSTART || b->st == AB_DDOT) && t->type != MT_QUOTED &&
-	    mime_atom_len(t->s, t->s + t->len) == t->len)
+	    (mime_atom_len(t->s, t->s + t->len) == t->len ||
+	    (t->type == MT_EW && mime_local_is_dot_atom(t->s, t->len))))
 		return mime_put(b->domain, &b->dlen, sizeof b->domain, t->s,
 		    t->len) ? AB_DATOM : AB_BAD;
 	return AB_BAD;
@@ -603,25 +621,16 @@ mime_received_scan(const char *v, size_t len,
 	}
 }
 
-static bool
-mime_local_is_dot_atom(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '.' ? s[i + 1] == '.' :
-		    !((unsigned char)s[i] >= 0x80 || mime_is_atext(s[i])))
-			return false;
-	}
-	return true;
-}
-
+/*
+ * The canonical form, which parses back to itself: a local part that is
+ * no dot-atom is quoted, and so is one that starts like an encoded-word
+ * ("=?..."), which unquoted could be read back as display text.
+ */
 size_t
 mime_addr_format(const struct mime_addr *a, char *out)
 {
-	bool quote = !mime_local_is_dot_atom(a->local, a->locallen);
+	bool quote = !mime_local_is_dot_atom(a->local, a->locallen) ||
+	    (a->locallen >= 2 && a->local[0] == '=' && a->local[1] == '?');
 	size_t i, o = 0;
 
 	if (quote)

@@ -173,13 +173,24 @@ test_rfc2047_display_names(void **state)
 	    "j@example.com");
 	/* An "encoded-word" of atoms and one '@' is an addr-spec (found by
 	 * fuzzing: it vanished, and came back once normalised). */
-	CHECK("=?u8?Q?D=e@ n?=", "=?u8?q?d=e@n?=");
-	CHECK("=?u8?q?d=e@n?=", "=?u8?q?d=e@n?=");
+	CHECK("=?u8?Q?D=e@ n?=", "\"=?u8?q?d=e\"@n?=");
+	CHECK("=?u8?q?d=e@n?=", "\"=?u8?q?d=e\"@n?=");
+	/* The canonical form quotes a local part that starts like an
+	 * encoded-word, so it parses back to itself (fuzzing again: an
+	 * unquoted one was read back as display text). */
+	CHECK("\"=?u8?q?d=e\"@n?=", "\"=?u8?q?d=e\"@n?=");
+	CHECK("=?8?Q?c@[0. @=@ ?= ]", "\"=?8?q?c\"@[0.@=@?=]");
+	CHECK("\"=?8?q?c\"@[0.@=@?=]", "\"=?8?q?c\"@[0.@=@?=]");
+	/* A domain is never display text: one that looks like an
+	 * encoded-word is its atoms (fuzzing once more). */
+	CHECK("\"=.\"@=?u8?Q?Xn. ?=", "\"=.\"@=?u8?q?xn.?=");
+	CHECK("\"=.\"@=?u8?q?xn.?=", "\"=.\"@=?u8?q?xn.?=");
 	CHECK("=?utf-8?Q?john@example.com?= <john@example.com>",
 	    "john@example.com");
 	/* ...and inside "<...>" they are plain text. */
 	CHECK_NONE("<=?x?q?a>b?=@example.com>");
-	CHECK("<=?utf-8?q?z?=@example.com>", "=?utf-8?q?z?=@example.com");
+	CHECK("<=?utf-8?q?z?=@example.com>", "\"=?utf-8?q?z?=\"@example.com");
+	CHECK("\"=?utf-8?q?z?=\"@example.com", "\"=?utf-8?q?z?=\"@example.com");
 	/* A broken one is just text. */
 	CHECK("=?utf-8?q?broken <k@example.com>", "k@example.com");
 }
