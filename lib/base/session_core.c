@@ -114,3 +114,20 @@ session_core_resume(struct session_core *sc, struct bufferevent *bev)
 	evtimer_add(sc->resume_ev, &now);
 	return true;
 }
+
+enum session_fail
+session_connect_fail(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EPROTO:
+	case -EINVAL:
+		return SESSION_FAIL_TLS;
+	case -ETIMEDOUT:
+		return SESSION_FAIL_TIMEOUT;
+	case -ENOMEM:
+		return SESSION_FAIL_LOCAL;
+	default:
+		return SESSION_FAIL_CONNECT;
+	}
+}

@@ -62,6 +62,10 @@ void	session_core_vwhy(struct session_core *, const char *fmt, va_list ap)
  * client calls this once, after its teardown.
  */
 void	session_core_report(struct session_core *, enum session_fail);
+
+/* What a failed net_connect() (its -errno) counts as: TLS for a refused
+ * certificate or handshake, a timeout, local for memory, else connect. */
+enum session_fail session_connect_fail(int err);
 /*
  * Backpressure: pause stops reading from `bev` (NULL: not connected) and
  * the deadline, since the server is not the slow one; resume reads again,

@@ -556,10 +556,7 @@ imap_connected(struct net_conn *conn, int err, const char *why, void *arg)
 	struct imap_client *c = arg;
 
 	if (err < 0) {
-		imap_fail(c, err == -EPERM || err == -EPROTO || err == -EINVAL ?
-		    SESSION_FAIL_TLS : err == -ETIMEDOUT ? SESSION_FAIL_TIMEOUT :
-		    err == -ENOMEM ? SESSION_FAIL_LOCAL : SESSION_FAIL_CONNECT,
-		    "%s", why);
+		imap_fail(c, session_connect_fail(err), "%s", why);
 		return;
 	}
 	c->bev = net_bev(conn);

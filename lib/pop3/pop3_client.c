@@ -478,10 +478,9 @@ pop3_connected(struct net_conn *conn, int err, const char *why, void *arg)
 	struct pop3_client *c = arg;
 
 	if (err < 0) {
-		pop3_fail(c, strstr(why, "certificate") != NULL ||
-		    strstr(why, "TLS") != NULL ? SESSION_FAIL_TLS :
-		    strstr(why, "timed out") != NULL ? SESSION_FAIL_TIMEOUT :
-		    SESSION_FAIL_CONNECT, "%s", why);
+		/* By the error, not its words: "timed out in the TLS
+		 * handshake" is a timeout, as for IMAP. */
+		pop3_fail(c, session_connect_fail(err), "%s", why);
 		return;
 	}
 	c->bev = net_bev(conn);

@@ -43,6 +43,7 @@ class Conn:
         self.sent = 0			# bytes written to the client
         self.tls = False
         self.closed_by_client = False
+        self.handshake_sent = None	# set by stall_handshake()
 
     # -- time --
 
@@ -250,3 +251,18 @@ class Conn:
                 self._fill()
             inc.write(self.buf)
             self.buf = b""
+
+    def stall_handshake(self, partial=False, timeout=30):
+        """A TLS handshake that never finishes: wait for the ClientHello,
+        then answer nothing (the handshake never starts) or only part of
+        the first flight (it stalls midway), and hold the connection until
+        the client gives up.  `handshake_sent` records how many handshake
+        bytes went out; returns True when the client closed in time."""
+        before = self.sent
+        if partial:
+            self.partial_handshake()
+        else:
+            while len(self.buf) < 6:	# a TLS record header and its type
+                self._fill()
+        self.handshake_sent = self.sent - before
+        return self.wait_closed(timeout)

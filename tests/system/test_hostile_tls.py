@@ -317,9 +317,7 @@ def stall_script(partial, starttls):
             if cmd != "STARTTLS":
                 raise AssertionError("expected STARTTLS, got %s" % cmd)
             conn.send(tag + b" OK go\r\n")
-        if partial:
-            conn.partial_handshake()
-        conn.wait_closed(30)
+        conn.stall_handshake(partial)
     return script
 
 
@@ -489,15 +487,48 @@ def test_pop3_bad_certificate_refused(archive, hcerts, case, protocol):
     assert srv.logins == 0
 
 
-def test_pop3_handshake_stall_times_out(archive, certs):
-    def script(conn):
-        conn.partial_handshake()
-        conn.wait_closed(30)
+POP3_LOGIN_OR_MAILBOX = {"USER", "PASS", "AUTH", "APOP", "STAT", "LIST",
+                         "UIDL", "RETR", "TOP", "DELE"}
+
+
+@pytest.mark.parametrize("protocol", ["pop3s", "pop3+starttls"])
+@pytest.mark.parametrize("partial", [False, True],
+                         ids=["never_starts", "stalls_midway"])
+def test_pop3_handshake_stall_times_out(archive, certs, protocol, partial):
+    """The server takes the connection (for STLS: greets, offers STLS and
+    answers +OK) and then never sends a ServerHello, or only half of its
+    first flight: the run must give up after the profile's timeout,
+    naming the TLS handshake, before any credential or mailbox command."""
+    class S(FakePop3):
+        def on_stls(self, rest):
+            self.conn.send(b"+OK begin TLS\r\n")
+            self.conn.stall_handshake(partial)
+            raise Stopped()
+
+    starttls = protocol == "pop3+starttls"
+    script = pop3_server(S) if starttls else \
+        (lambda conn: conn.stall_handshake(partial))
     with HostileServer(script, cert=certs.server, lifetime=40) as hs:
-        prof = hostile.profile(archive, hs, certs, protocol="pop3s",
+        prof = hostile.profile(archive, hs, certs, protocol=protocol,
                                timeout="2s")
-        assert_aborted(archive, prof, hs, ["timed out", "no progress"],
-                       bound=12)
+        proto = assert_aborted(archive, prof, hs,
+                               ["timed out", "no progress"], bound=12)
+    err = " ".join(hostile.event_texts(proto, "error")).lower()
+    assert "handshake" in err, err
+    # A timeout, as for IMAP, not a TLS refusal: the kind comes from the
+    # error, not from the words "TLS handshake" in its text.
+    assert "timeout error" in err and "tls error" not in err, err
+    cmds = pop3_commands(hs)
+    assert not set(cmds) & POP3_LOGIN_OR_MAILBOX, cmds
+    assert cmds == (["CAPA", "STLS"] if starttls else []), cmds
+    # The stall is where the test means it to be: the client sent its
+    # ClientHello (after the +OK to STLS) and got none / part of an answer.
+    c = hs.conns[0]
+    hello = c.received.split(b"STLS\r\n", 1)[1] if starttls else c.received
+    assert hello[:2] == b"\x16\x03" and hello[5:6] == b"\x01", hello[:8]
+    assert c.handshake_sent is not None
+    assert (c.handshake_sent > 0) == partial, c.handshake_sent
+    assert not hs.errors
 
 
 def test_pop3_plaintext_on_implicit_tls_port(archive, certs):
