@@ -91,7 +91,8 @@ check-valgrind: deps all
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/system/test_imap_archive.py \
 	    tests/system/test_pop3.py tests/system/test_cli.py tests/system/test_batch.py \
 	    tests/system/test_hostile_tls.py tests/system/test_hostile_sync.py \
-	    tests/system/test_hostile_parse.py tests/system/test_secrets.py
+	    tests/system/test_hostile_parse.py tests/system/test_hostile_names.py \
+	    tests/system/test_secrets.py
 
 # Speed and memory against mbsync and mpop; writes tests/bench/results.md.
 bench: deps all
