@@ -130,6 +130,16 @@ mime_ew_is_addr(const char *t, const char *end)
 	return true;
 }
 
+/* An RFC 2045 token (the charset): no space, control or especial. */
+static bool
+mime_ew_token(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (strchr("()<>@,;:\\\"/[]?.=", *p) != NULL)
+			return false;
+	return true;
+}
+
 /*
  * "=?charset?B|Q?text?=" at p, standing alone: its length, or 0.  Syntax
  * only: the word is display-name text, and its decoded text is never
@@ -147,7 +157,7 @@ mime_ew_len(const char *p, const char *end)
 	if (lim - p < 8 || p[0] != '=' || p[1] != '?')
 		return 0;
 	if ((q = mime_ew_part(p + 2, lim)) == NULL || q == p + 2 ||
-	    lim - q < 5)
+	    lim - q < 5 || !mime_ew_token(p + 2, q))
 		return 0;
 	enc = mime_lower(q[1]);
 	if ((enc != 'b' && enc != 'q') || q[2] != '?')
@@ -623,15 +633,18 @@ mime_received_scan(const char *v, size_t len,
 
 /*
  * The canonical form, which parses back to itself: a local part that is
- * no dot-atom is quoted, and so is one that starts like an encoded-word
- * ("=?..."), which unquoted could be read back as display text.
+ * no dot-atom is quoted, and so is one that holds the start of an
+ * encoded-word ("=?"), which unquoted could be read back as display text
+ * taking the '@' with it.
  */
 size_t
 mime_addr_format(const struct mime_addr *a, char *out)
 {
-	bool quote = !mime_local_is_dot_atom(a->local, a->locallen) ||
-	    (a->locallen >= 2 && a->local[0] == '=' && a->local[1] == '?');
+	bool quote = !mime_local_is_dot_atom(a->local, a->locallen);
 	size_t i, o = 0;
+
+	for (i = 0; !quote && i + 1 < a->locallen; i++)
+		quote = a->local[i] == '=' && a->local[i + 1] == '?';
 
 	if (quote)
 		out[o++] = '"';

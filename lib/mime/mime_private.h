@@ -86,7 +86,7 @@ int	mime_received_scan(const char *v, size_t len,
 
 /*
  * `a` as "local@domain" into `out` (MIME_ADDR_MAX bytes), the local part
- * quoted unless it is a dot-atom that does not start with "=?".  Returns
+ * quoted unless it is a dot-atom without "=?" in it.  Returns
  * the length; NUL-terminated.
  */
 size_t	mime_addr_format(const struct mime_addr *a, char *out);

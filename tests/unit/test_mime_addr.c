@@ -185,6 +185,13 @@ test_rfc2047_display_names(void **state)
 	 * encoded-word is its atoms (fuzzing once more). */
 	CHECK("\"=.\"@=?u8?Q?Xn. ?=", "\"=.\"@=?u8?q?xn.?=");
 	CHECK("\"=.\"@=?u8?q?xn.?=", "\"=.\"@=?u8?q?xn.?=");
+	/* "=?" anywhere in a local part is quoted: unquoted, "=?u@8?..."
+	 * read back as an encoded-word would swallow the '@'.  And a
+	 * charset is a token: '@' cannot be in one. */
+	CHECK("\"=.=?u\"@8?q?xn.?=", "\"=.=?u\"@8?q?xn.?=");
+	CHECK("=.=?u@8?q?xn.?=", "\"=.=?u\"@8?q?xn.?=");
+	CHECK("a.=?x?q?y?=@d", "\"a.=?x?q?y?=\"@d");
+	CHECK("=?utf-8*en?q?J=C3=B6rg?= <j@example.com>", "j@example.com");
 	CHECK("=?utf-8?Q?john@example.com?= <john@example.com>",
 	    "john@example.com");
 	/* ...and inside "<...>" they are plain text. */
