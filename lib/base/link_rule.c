@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +66,19 @@ link_rule_walk(const char *path, char *out, size_t outlen,
 		if ((r = link_rule_next(out, outlen, target)) < 0)
 			return r;
 	}
+}
+
+void
+link_rule_explain(const struct link_rule_bad *bad, const char *path,
+    const char *what, char *buf, size_t len)
+{
+	bool first = strcmp(bad->link, path) == 0;
+
+	snprintf(buf, len, "%.400s: %s%.400s%sa symlink owned by uid %u, "
+	    "neither root nor us (uid %u), so it is not followed; replace %s "
+	    "with the %s itself", path, first ? "" : "reached through ",
+	    first ? "" : bad->link, first ? "" : ", ", (unsigned)bad->uid,
+	    (unsigned)geteuid(), first ? "it" : "that link", what);
 }
 
 int

@@ -37,4 +37,14 @@ int	link_rule_walk(const char *path, char *out, size_t outlen,
  */
 int	link_rule_open(const char *path, int flags, struct link_rule_bad *bad);
 
+/*
+ * The sentence for a refusal, into `buf`: "PATH: a symlink owned by uid
+ * U, neither root nor us ..., so it is not followed; replace it with the
+ * WHAT itself", or, for a link further down the chain, "PATH: reached
+ * through LINK, a symlink owned by ...; replace that link ...".  `what`
+ * is "file" or "directory".
+ */
+void	link_rule_explain(const struct link_rule_bad *bad, const char *path,
+	    const char *what, char *buf, size_t len);
+
 #endif

@@ -217,12 +217,7 @@ conf_confd_link_ok(const char *dir, struct conf_error *err)
 	if (link_rule_walk(dir, real, sizeof real, &bad) != -EPERM ||
 	    bad.link[0] == '\0')
 		return 0;
-	snprintf(err->text, sizeof err->text, "%.400s: a symlink%s%.300s owned "
-	    "by uid %u, neither root nor us (uid %u), so it is not followed; "
-	    "replace it with the directory itself", dir,
-	    strcmp(bad.link, dir) == 0 ? "" : " on the way, ",
-	    strcmp(bad.link, dir) == 0 ? "" : bad.link, (unsigned)bad.uid,
-	    (unsigned)geteuid());
+	link_rule_explain(&bad, dir, "directory", err->text, sizeof err->text);
 	return -EPERM;
 }
 

@@ -49,16 +49,15 @@ conf_pw_open(const struct conf_profile *p, const char *key, const char *file,
     struct conf_error *err)
 {
 	struct link_rule_bad bad;
+	char why[1024];
 	int fd;
 
 	fd = link_rule_open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK, &bad);
-	if (fd == -EPERM && bad.link[0] != '\0')
-		return conf_pw_errorf(p, key, err, -EPERM, "%s is a symlink%s"
-		    "%.400s owned by uid %u, neither root nor us; replace it "
-		    "with the file itself", file, strcmp(bad.link, file) == 0 ?
-		    "" : " to ", strcmp(bad.link, file) == 0 ? "" : bad.link,
-		    (unsigned)bad.uid);
+	if (fd == -EPERM && bad.link[0] != '\0') {
+		link_rule_explain(&bad, file, "file", why, sizeof why);
+		return conf_pw_errorf(p, key, err, -EPERM, "%s", why);
+	}
 	if (fd < 0)
 		return conf_pw_errorf(p, key, err, fd, "cannot read %s: %s; "
 		    "check the path and that mailstow may read it", file,

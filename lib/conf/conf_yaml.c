@@ -111,12 +111,8 @@ conf_open(const char *path, struct conf_error *err)
 	fd = link_rule_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK, &bad);
 	if (fd == -EPERM && bad.link[0] != '\0')
-		snprintf(err->text, sizeof err->text, "%s: a symlink%s%.400s "
-		    "owned by uid %u, neither root nor us (uid %u), so it is "
-		    "not followed; replace it with the file itself", path,
-		    strcmp(bad.link, path) == 0 ? "" : " on the way, ",
-		    strcmp(bad.link, path) == 0 ? "" : bad.link,
-		    (unsigned)bad.uid, (unsigned)geteuid());
+		link_rule_explain(&bad, path, "file", err->text,
+		    sizeof err->text);
 	else if (fd < 0)
 		snprintf(err->text, sizeof err->text, "%s: cannot open: %s; %s",
 		    path, strerror(-fd), conf_open_hint(-fd));

@@ -35,20 +35,18 @@ static int
 oauth2_secret_open(struct oauth2_request *req, const char *file)
 {
 	struct link_rule_bad bad;
+	char why[1024];
 	int fd;
 
 	/* The symlink rule: a link's owner picks what we would send as our
 	 * secret. */
 	fd = link_rule_open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK, &bad);
-	if (fd == -EPERM && bad.link[0] != '\0')
+	if (fd == -EPERM && bad.link[0] != '\0') {
+		link_rule_explain(&bad, file, "file", why, sizeof why);
 		oauth2_result_set(req, OAUTH2_ERR_LOCAL, "auth.oauth2."
-		    "client_secret_file %s is a symlink%s%.400s owned by uid "
-		    "%u; replace it with the file itself", file,
-		    strcmp(bad.link, file) == 0 ? "" : " to ",
-		    strcmp(bad.link, file) == 0 ? "" : bad.link,
-		    (unsigned)bad.uid);
-	else if (fd < 0)
+		    "client_secret_file %s", why);
+	} else if (fd < 0)
 		oauth2_result_set(req, OAUTH2_ERR_LOCAL, "cannot open auth."
 		    "oauth2.client_secret_file %s: %s; check the path and that "
 		    "mailstow may read it", file, strerror(-fd));

@@ -98,10 +98,12 @@ def test_foreign_link_later_in_a_chain_refused(archive, certs, tmp_path):
         take_back(pw_theirs)
         ok = run_mailstow("-c", ours, "run", "--json", "alice")
     assert r.rc == 2, str(r)
-    assert "%s: a symlink on the way, %s owned by uid %d" % (
+    assert "%s: reached through %s, a symlink owned by uid %d" % (
         ours, theirs, NOBODY) in r.stderr, str(r)
+    assert "replace that link with the file itself" in r.stderr, str(r)
     assert r_pw.rc != 0, str(r_pw)
-    assert "is a symlink to %s owned by uid %d" % (pw_theirs, NOBODY) in \
+    assert "reached through %s, a symlink owned by uid %d" % (
+        pw_theirs, NOBODY) in \
         r_pw.out.decode() + r_pw.stderr, str(r_pw)
     assert ok.rc == 0, str(ok)
     assert ok.json()["counts"]["archived"] == len(MSGS), str(ok)

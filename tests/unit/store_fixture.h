@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +54,22 @@ store_fx_mkroot(char *dir, size_t dirlen, char *root, size_t rootlen)
 	snprintf(dir, dirlen, "/tmp/mailstow-test-%s-XXXXXX", STORE_FX_TAG);
 	assert_non_null(mkdtemp(dir));
 	snprintf(root, rootlen, "%s/archive", dir);
+}
+
+/* Entries of a directory, without "." and "..". */
+STORE_FX_FN int
+store_fx_entries(const char *path)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
 }
 
 STORE_FX_FN void

@@ -223,7 +223,7 @@ test_password_file_kinds(void **state)
 		return;
 	assert_int_equal(lchown(link, 65534, 65534), 0);
 	assert_int_equal(read_pw("link", &pw, &err), -EPERM);
-	assert_non_null(strstr(err.text, "is a symlink owned by uid 65534"));
+	assert_non_null(strstr(err.text, "link: a symlink owned by uid 65534"));
 	assert_null(pw);
 }
 

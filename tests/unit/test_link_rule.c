@@ -100,7 +100,7 @@ static void
 test_foreign_link_anywhere(void **state)
 {
 	struct link_rule_bad bad;
-	char out[PATH_MAX];
+	char out[PATH_MAX], why[1024], want[512];
 
 	if (geteuid() != 0)
 		skip();
@@ -113,8 +113,18 @@ test_foreign_link_anywhere(void **state)
 	assert_string_equal(bad.link, at("theirs"));
 	assert_int_equal(bad.uid, NOBODY);
 	assert_int_equal(link_rule_open(at("ours"), O_RDONLY, &bad), -EPERM);
+	link_rule_explain(&bad, at("ours"), "file", why, sizeof why);
+	snprintf(want, sizeof want, "%s: reached through %s, a symlink owned "
+	    "by uid %d, neither root nor us", at("ours"), at("theirs"), NOBODY);
+	assert_memory_equal(why, want, strlen(want));
+	assert_non_null(strstr(why, "replace that link with the file itself"));
 	assert_int_equal(link_rule_open(at("theirs"), O_RDONLY, &bad), -EPERM);
 	assert_string_equal(bad.link, at("theirs"));
+	link_rule_explain(&bad, at("theirs"), "directory", why, sizeof why);
+	snprintf(want, sizeof want, "%s: a symlink owned by uid %d",
+	    at("theirs"), NOBODY);
+	assert_memory_equal(why, want, strlen(want));
+	assert_non_null(strstr(why, "replace it with the directory itself"));
 	/* A file (not a link) someone else owns is no business of this rule. */
 	assert_int_equal(chown(at("file"), NOBODY, NOBODY), 0);
 	assert_int_equal(link_rule_walk(at("file"), out, sizeof out, &bad), 0);

@@ -37,17 +37,9 @@ static int
 count_files(struct fx *fx, const char *rel)
 {
 	char path[256];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
 
 	path_of(fx, rel, path, sizeof path);
-	assert_non_null(d = opendir(path));
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
+	return store_fx_entries(path);
 }
 
 /*

@@ -30,41 +30,25 @@
 #define STORE_FX_TAG	"spare"
 #include "store_fixture.h"
 
-/* Entries of a directory, without "." and "..". */
-static int
-entries(const char *path)
-{
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	assert_non_null(d = opendir(path));
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int
 tmp_entries(struct fx *fx)
 {
 	char path[256];
 
 	snprintf(path, sizeof path, "%s/tmp", fx->root);
-	return entries(path);
+	return store_fx_entries(path);
 }
 
 static int
 threads(void)
 {
-	return entries("/proc/self/task");
+	return store_fx_entries("/proc/self/task");
 }
 
 static int
 open_fds(void)
 {
-	return entries("/proc/self/fd");
+	return store_fx_entries("/proc/self/fd");
 }
 
 static bool
