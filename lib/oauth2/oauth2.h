@@ -165,7 +165,8 @@ void	oauth2_request_cancel(struct oauth2_request *);
  * runs the client_credentials grant), saves the new tokens with
  * oauth2_tokens_save() on a thread of the client BEFORE answering -- a
  * rotated refresh token is never held only in memory -- and answers.
- * A cancel during that save suppresses only the answer, never the save.  A refused refresh token
+ * A cancel during that save suppresses only the answer, never the save
+ * (a failed save nobody waits for is logged).  A refused refresh token
  * (invalid_grant), a missing token file or one without a refresh token
  * is OAUTH2_ERR_LOGIN with a `why` that names
  * `mailstow oauth2 login PROFILE`.  `force`: refresh even if the stored

@@ -86,6 +86,16 @@ oauth2_saver_main(void *arg)
 	return NULL;
 }
 
+/* A write nobody waits for any more failed: the only one to tell is the
+ * log, and the new refresh token may be lost with it. */
+static void
+oauth2_save_orphan_failed(const struct oauth2_save *s)
+{
+	log_err("oauth2: cannot save new tokens to %s: %s; fix the directory, "
+	    "then run `mailstow oauth2 login` for that profile if its next "
+	    "run is refused", s->path, strerror(-s->rc));
+}
+
 static void
 oauth2_save_unlink(struct oauth2_saver *sv, struct oauth2_save *s)
 {
@@ -121,7 +131,8 @@ oauth2_saver_wake(evutil_socket_t fd, short what, void *arg)
 		if ((req = s->req) != NULL) {
 			req->save = NULL;
 			oauth2_get_save_done(req, &s->tokens, s->rc);
-		}
+		} else if (s->rc < 0)
+			oauth2_save_orphan_failed(s);
 		oauth2_save_free(s);
 	}
 }
@@ -282,8 +293,7 @@ oauth2_saver_free(struct oauth2_saver *sv)
 		if (s->req != NULL)
 			s->req->save = NULL;
 		if (s->rc < 0)
-			log_debug("oauth2: cannot save %s: %s", s->path,
-			    strerror(-s->rc));
+			oauth2_save_orphan_failed(s);
 		oauth2_save_free(s);
 	}
 	oauth2_saver_undo(sv);

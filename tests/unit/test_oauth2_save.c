@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "oauth2/oauth2.h"
 #include "oauth2/oauth2_private.h"	/* the test hooks */
@@ -292,6 +293,47 @@ t_two_files(void **state)
 	got_clear(&g2);
 }
 
+static void
+capture_err(enum log_level level, const char *line, void *arg)
+{
+	char *buf = arg;
+
+	if (level == LOG_LVL_ERR && buf[0] == '\0')
+		snprintf(buf, 512, "%s", line);
+}
+
+/* A failed save whose request was cancelled has nobody to answer: it
+ * is logged as an error that says what to do, not dropped. */
+static void
+t_orphan_save_fails_logged(void **state)
+{
+	struct fx *fx = *state;
+	struct got g = { .fx = fx };
+	struct oauth2_request *req;
+	char notdir[100], line[512] = "";
+	int fd;
+
+	snprintf(notdir, sizeof notdir, "%s/notadir", fx->dir);
+	assert_true((fd = open(notdir, O_WRONLY | O_CREAT, 0600)) >= 0);
+	close(fd);
+	snprintf(fx->path, sizeof fx->path, "%s/alice.json", notdir);
+	fx->p.auth.oauth2.flow = CONF_OAUTH2_CLIENT_CREDENTIALS;
+	script(fx, 200, "{\"access_token\":\"" NEW_AT "\"}");
+	oauth2_test_save_hold(fx->client, true);
+	assert_int_equal(oauth2_token_get(fx->client, &fx->p, fx->path, false,
+	    got_cb, &g, &req), 0);
+	run_until_saves(fx, 1);
+	oauth2_request_cancel(req);
+	log_set_sink(capture_err, line);
+	oauth2_test_save_hold(fx->client, false);
+	run_until_saves(fx, 0);
+	log_set_sink(NULL, NULL);
+	assert_int_equal(g.calls, 0);
+	assert_non_null(strstr(line, "cannot save new tokens to"));
+	assert_non_null(strstr(line, "mailstow oauth2 login"));
+	assert_null(strstr(line, NEW_AT));
+}
+
 #define T(f)	\
 	cmocka_unit_test_setup_teardown(f, setup, oauth2_fx_teardown)
 
@@ -306,6 +348,7 @@ main(void)
 		T(t_follower_inherits_save),
 		T(t_orphan_adopted),
 		T(t_two_files),
+		T(t_orphan_save_fails_logged),
 	};
 
 	return cmocka_run_group_tests(tests, oauth2_fx_group_setup,
