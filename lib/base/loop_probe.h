@@ -18,6 +18,7 @@ struct loop_probe_stats {
 	uint64_t ticks;
 	uint64_t late_max_us;		/* longest lateness of one tick */
 	uint64_t cpu_in_max_us;		/* loop thread CPU during that tick */
+	uint64_t runq_in_max_us;	/* its wait for a CPU (preempted) */
 	uint64_t nivcsw_in_max;		/* involuntary switches during it */
 	uint64_t nvcsw_in_max;		/* voluntary (blocked) switches */
 	uint64_t cpu_max_us;		/* most loop CPU in any one tick */

@@ -178,16 +178,18 @@ def parse_protocols(out):
 
 def parse_probe(err):
     """The figures of `mailstow: loop probe: ...` (MAILSTOW_LOOP_PROBE=1):
-    how late a 10 ms timer of the loop fired at worst, and how much of
-    that stretch the loop thread itself spent on a CPU."""
+    how late a 10 ms timer of the loop fired at worst, how much of that
+    stretch the loop thread itself spent on a CPU, and how long it
+    waited, runnable, for one."""
     m = re.search(rb"loop probe: (\d+) ticks; longest late ([\d.]+) ms "
-                  rb"\(loop thread on CPU ([\d.]+) ms of it, (\d+) "
+                  rb"\(loop thread on CPU ([\d.]+) ms of it, "
+                  rb"waiting for a CPU ([\d.]+) ms, (\d+) "
                   rb"involuntary and (\d+) voluntary switches\); most CPU "
                   rb"in one tick ([\d.]+) ms; p99 late under ([\d.]+) ms; "
                   rb"(\d+) over 50 ms", err)
     if m is None:
         return None
-    keys = ("ticks", "late_ms", "cpu_ms", "nivcsw", "nvcsw", "cpu_max_ms",
+    keys = ("ticks", "late_ms", "cpu_ms", "runq_ms", "nivcsw", "nvcsw", "cpu_max_ms",
             "p99_ms", "over50")
     return {k: float(v) for k, v in zip(keys, m.groups())}
 

@@ -172,9 +172,10 @@ def table_rows(b):
                  default=None)
         r.append(("latest 10 ms loop timer, %d mailboxes (in-process probe)"
                   % b.n_many,
-                  "%.1f ms late (loop thread on CPU %.1f ms of it, %d "
-                  "involuntary switches); p99 < %.0f ms; %d over 50 ms"
-                  % (pr["late_ms"], pr["cpu_ms"], pr["nivcsw"],
+                  "%.1f ms late (loop thread on CPU %.1f ms of it, "
+                  "waiting for a CPU %.1f ms, %d involuntary switches); "
+                  "p99 < %.0f ms; %d over 50 ms"
+                  % (pr["late_ms"], pr["cpu_ms"], pr["runq_ms"], pr["nivcsw"],
                      pr["p99_ms"], pr["over50"]) if pr else "n/a",
                   "", "", TARGETS["stall"],
                   verdict(pr["late_ms"] <= 50) if pr else "n/a"))
@@ -256,11 +257,12 @@ def write_results(b):
               "served. The in-process probe (MAILSTOW_LOOP_PROBE=1, "
               "untraced runs) arms a 10 ms timer on the loop and records "
               "how late it fires, with the loop thread's own CPU time "
-              "(CLOCK_THREAD_CPUTIME_ID) and context switches over that "
-              "stretch: CPU time well below the lateness, with involuntary "
-              "switches, means the thread was runnable but waiting for a "
-              "CPU (here shared with the server's processes), not "
-              "running callbacks." % (b.n_many,
+              "(CLOCK_THREAD_CPUTIME_ID), its wait on the run queue "
+              "(/proc/thread-self/schedstat) and context switches over "
+              "that stretch: run-queue wait means the thread was runnable "
+              "but waiting for a CPU (here shared with the server's "
+              "processes), not running callbacks; the rest, neither on a "
+              "CPU nor waiting for one, is time blocked in system calls." % (b.n_many,
                                       getattr(b, "many_mode", "not run")),
               ""]
     text = "\n".join(lines)

@@ -220,12 +220,13 @@ def test_many_mailboxes_archived(small_bench):
 
 def test_parse_probe():
     err = (b"x\nmailstow: loop probe: 812 ticks; longest late 61.3 ms "
-           b"(loop thread on CPU 11.9 ms of it, 13 involuntary and 0 "
+           b"(loop thread on CPU 11.9 ms of it, waiting for a CPU 40.2 "
+           b"ms, 13 involuntary and 0 "
            b"voluntary switches); most CPU in one tick 30.2 ms; p99 late "
            b"under 32 ms; 1 over 50 ms\n")
     p = bench.parse_probe(err)
     assert p == {"ticks": 812, "late_ms": 61.3, "cpu_ms": 11.9,
-                 "nivcsw": 13, "nvcsw": 0, "cpu_max_ms": 30.2,
+                 "runq_ms": 40.2, "nivcsw": 13, "nvcsw": 0, "cpu_max_ms": 30.2,
                  "p99_ms": 32, "over50": 1}
     assert bench.parse_probe(b"no probe here") is None
 

@@ -1,10 +1,12 @@
 /*
  * test_loop_probe.c - the loop probe blames the right thing: a callback
  * that burns CPU shows as lateness with the loop thread on CPU, one that
- * sleeps as lateness with a voluntary switch and little CPU.  Only lower
+ * sleeps as lateness with a voluntary switch and little CPU, one that
+ * shares its CPU with a spinning thread as a wait for a CPU.  Only lower
  * bounds that the test itself guarantees are asserted, never a timing
  * the machine could miss.
  */
+#define _GNU_SOURCE	/* sched_setaffinity() */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,10 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -113,6 +119,45 @@ test_sleep_is_waiting(void **state)
 	assert_true(st.cpu_in_max_us < st.late_max_us);
 }
 
+static void *
+spinner(void *arg)
+{
+	atomic_bool *stop = arg;
+
+	while (!atomic_load(stop))
+		;
+	return NULL;
+}
+
+static void
+test_preempted_is_runq(void **state)
+{
+	struct loop_probe_stats st;
+	cpu_set_t was, one;
+	atomic_bool stop = false;
+	pthread_t t;
+
+	if (access("/proc/thread-self/schedstat", R_OK) != 0)
+		skip();
+	/*
+	 * The loop and a spinning thread on one CPU: the 80 ms burn takes
+	 * longer than 80 ms of wall time, and the scheduler's fair share
+	 * makes the loop wait for the CPU for a good part of it.
+	 */
+	assert_int_equal(sched_getaffinity(0, sizeof was, &was), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+	assert_int_equal(pthread_create(&t, NULL, spinner, &stop), 0);
+	run_blocked(true, &st);
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+	assert_int_equal(sched_setaffinity(0, sizeof was, &was), 0);
+	assert_true(st.late_max_us >= 60000);
+	assert_true(st.runq_in_max_us >= 20000);
+	assert_true(st.runq_in_max_us <= st.late_max_us + 10000);
+}
+
 static void
 test_bad_period(void **state)
 {
@@ -131,6 +176,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_burn_is_cpu),
 		cmocka_unit_test(test_sleep_is_waiting),
+		cmocka_unit_test(test_preempted_is_runq),
 		cmocka_unit_test(test_bad_period),
 	};
 
