@@ -25,6 +25,7 @@
 #define STORE_FANOUT		256	/* messages/00 .. messages/ff */
 #define STORE_SCHEMA_LAYOUT	3	/* the first with meta('layout') */
 #define STORE_TMPNAME_LEN	64	/* "<pid>-<seq>.tmp" and its NUL */
+#define STORE_BLOB_CHUNK	(64 * 1024) /* bytes written at once */
 /*
  * Temp files kept created and open ahead of need (store_spare.c): at most
  * this many per writing handle, and at most 1/32 of RLIMIT_NOFILE, since
@@ -88,6 +89,9 @@ struct store_blob {
 	char		*header;	/* up to STORE_HEADER_MAX bytes */
 	size_t		 header_len, header_cap;
 	bool		 header_done;
+	char		*buf;		/* STORE_BLOB_CHUNK bytes, not yet
+					 * written; freed at the end */
+	size_t		 buf_len;
 };
 
 /*
