@@ -318,8 +318,9 @@ cmd_run(struct cli *cli, int argc, char **argv)
 			rc = EXIT_RUN_FAILED;
 	cli_probe_end(probe);
 	evdns_base_free(dns, 0);
-	event_base_free(base);
+	/* First: the store's writer thread has an event on the base. */
 	store_close(store);
+	event_base_free(base);
 	return rc;
 }
 

@@ -240,6 +240,8 @@ run_session_finished(struct run_session *s)
 	if (s->over)
 		return;
 	s->over = true;
+	store_writer_cancel(r->p.store, &s->wwait);
+	s->write_wait = false;
 	while (s->recs != NULL)
 		run_folder_finalize(s, s->recs);
 	r->errors += s->errors;
@@ -301,13 +303,17 @@ run_start_cb(evutil_socket_t fd, short what, void *arg)
 	struct run *r = arg;
 	const struct conf_profile *p = r->p.profile;
 	struct conf_error cerr;
-
 	char werr[512];
+	int err;
 
 	if (r->cancelled || run_load_mailboxes(r) < 0) {
 		run_finish(r);
 		return;
 	}
+	/* Without the writer thread, the loop writes the bytes itself. */
+	if ((err = store_writer_start(r->p.store, r->p.base)) < 0)
+		log_debug("run %lld: no writer thread (%s); message bytes are "
+		    "written on the loop", (long long)r->id, strerror(-err));
 	if (run_worker_start(r, werr, sizeof werr) < 0) {
 		run_event(r, STORE_ERROR, NULL, NULL, 0, "%s", werr);
 		snprintf(r->result.reason, sizeof r->result.reason, "%s", werr);
@@ -402,6 +408,7 @@ run_free(struct run *r)
 	for (i = 0; i < r->n_mboxes && r->sessions != NULL; i++) {
 		struct run_session *s = &r->sessions[i];
 
+		store_writer_cancel(r->p.store, &s->wwait);
 		source_free(s->src);
 		run_pending_clear(s);
 		free(s->pending);

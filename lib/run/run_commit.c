@@ -197,10 +197,7 @@ run_job_finished(struct run_job *j)
 	f->outstanding--;
 	if (f->done_called && f->outstanding == 0)
 		run_folder_finalize(s, f);
-	if (s->paused && s->outstanding < RUN_MAX_OUTSTANDING) {
-		s->paused = false;
-		source_resume(s->src);
-	}
+	run_session_flow(s);
 	if (s->ending && s->outstanding == 0)
 		run_session_finished(s);
 }
@@ -421,6 +418,20 @@ run_queue_finish(struct run *r, const char *status,
 	return 0;
 }
 
+void
+run_session_flow(struct run_session *s)
+{
+	bool want = s->outstanding >= RUN_MAX_OUTSTANDING || s->write_wait;
+
+	if (s->src == NULL || want == s->paused)
+		return;
+	s->paused = want;
+	if (want)
+		source_pause(s->src);
+	else
+		source_resume(s->src);
+}
+
 /*
  * Hand the session's group to the worker.  The session stops reading when
  * RUN_MAX_OUTSTANDING groups are in flight, so memory and temp files stay
@@ -456,11 +467,7 @@ run_commit(struct run_session *s)
 	s->outstanding++;
 	j->frec->outstanding++;
 	run_job_push(w, j);
-	if (s->outstanding >= RUN_MAX_OUTSTANDING && !s->paused &&
-	    s->src != NULL) {
-		s->paused = true;
-		source_pause(s->src);
-	}
+	run_session_flow(s);
 	return 0;
 nomem:
 	s->frec->c.failed += s->n_pending;

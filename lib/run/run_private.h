@@ -62,6 +62,8 @@ struct run_session {
 	size_t	 n_pending, cap_pending;
 	uint64_t pending_bytes;
 	bool	 oauth2_retried;	/* a refused token was refreshed once */
+	bool	 write_wait;		/* the store's writer is behind */
+	struct store_waiter wwait;	/* ... and calls back when it is not */
 };
 
 struct run_worker;
@@ -119,6 +121,9 @@ int	run_worker_start(struct run *, char *err, size_t errlen);
 void	run_worker_free(struct run *);
 /* Hand the session's group to the worker; -ENOMEM (counted, reported). */
 int	run_commit(struct run_session *);
+/* Pause the session's source while its commits or the store's writer
+ * are behind, resume it once neither is. */
+void	run_session_flow(struct run_session *);
 /* Protocol rows, written by the worker in order with the commits. */
 bool	run_worker_running(const struct run *);
 int	run_queue_event(struct run *, enum store_level, const char *mailbox,

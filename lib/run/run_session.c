@@ -150,10 +150,34 @@ rs_msg_begin(void *arg, uint64_t size)
 	return b;
 }
 
+/* On the loop, from the store: its writer has caught up. */
+static void
+rs_write_drained(void *arg)
+{
+	struct run_session *s = arg;
+
+	s->write_wait = false;
+	run_session_flow(s);
+}
+
 static int
 rs_msg_write(void *arg, void *h, const void *buf, size_t len)
 {
-	return store_blob_write(h, buf, len);
+	struct run_session *s = arg;
+	int r;
+
+	if ((r = store_blob_write(h, buf, len)) < 0)
+		return r;
+	/* The bytes are copied: stop reading while the disk is behind. */
+	if (!s->write_wait) {
+		s->wwait.cb = rs_write_drained;
+		s->wwait.arg = s;
+		if (store_writer_wait(s->r->p.store, &s->wwait)) {
+			s->write_wait = true;
+			run_session_flow(s);
+		}
+	}
+	return 0;
 }
 
 static int

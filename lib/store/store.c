@@ -700,7 +700,9 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	/* Before tmpfd closes: the unused spares are unlinked through it. */
+	/* Before tmpfd closes: the unused spares are unlinked through it,
+	 * and blobs given up while queued are. */
+	store_writer_stop(s);
 	store_spares_stop(s);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_debug("store: close %s: %s", s->root, sqlite3_errmsg(s->db));

@@ -69,9 +69,19 @@ const char *store_root(const struct store *);
  */
 int	store_blob_begin(struct store *, struct store_blob **ret);
 int	store_blob_write(struct store_blob *, const void *data, size_t len);
-/* Finish the hash.  No more writes.  The file is still a temp file. */
+/*
+ * No more writes.  The file is still a temp file.  With a writer thread
+ * (below) the last bytes and the hash are finished there: errors of the
+ * writing show at store_blob_settle().
+ */
 int	store_blob_end(struct store_blob *);
-/* Valid after store_blob_end: raw SHA-256 and its lowercase hex. */
+/*
+ * After store_blob_end: wait until the bytes are written and hashed (at
+ * once without a writer thread); 0 or the error of their writing.  Blocks
+ * on the disk: never on the loop.  store_commit() does it.
+ */
+int	store_blob_settle(struct store_blob *);
+/* Valid once settled without error (else NULL): raw SHA-256, its hex. */
 const uint8_t *store_blob_hash(const struct store_blob *);
 const char *store_blob_hex(const struct store_blob *);
 uint64_t store_blob_size(const struct store_blob *);
@@ -82,6 +92,28 @@ const char *store_blob_header(const struct store_blob *, size_t *ret_len);
 void	store_blob_drop_header(struct store_blob *);
 /* Abandon: closes and unlinks the temp file.  NULL is fine. */
 void	store_blob_free(struct store_blob *);
+
+/*
+ * A writer thread for a handle used on an event loop: store_blob_write()
+ * then only copies bytes into 64 KiB chunks, and the thread writes and
+ * hashes them.  Idempotent for the same base (-EINVAL for another one);
+ * store_close() writes what is queued and ends the thread.
+ *
+ * Backpressure: after a write, a session asks store_writer_wait(); true
+ * means the queue is over its mark and sw->cb(sw->arg) will be called on
+ * the loop once it has drained, so the session should stop reading until
+ * then.  store_writer_cancel() before freeing a listed waiter.
+ */
+struct event_base;
+struct store_waiter {
+	void	(*cb)(void *arg);
+	void	*arg;
+	struct store_waiter *next;	/* the store's */
+	bool	 listed;		/* the store's */
+};
+int	store_writer_start(struct store *, struct event_base *);
+bool	store_writer_wait(struct store *, struct store_waiter *);
+void	store_writer_cancel(struct store *, struct store_waiter *);
 
 /*
  * Path of the file for a 64-hex-digit hash: where it is, or where it

@@ -2,7 +2,8 @@
  * store_blob.c - one message on its way into the archive: its bytes
  * stream into a temp file under <root>/tmp while SHA-256 runs over them,
  * and the header (up to the first empty line, at most 64 KiB) is kept in
- * memory for the index fields.  Memory per message is bounded by that.
+ * memory for the index fields.  With a writer thread (store_writer.c) the
+ * bytes leave in chunks and this file only fills them.
  */
 #define _GNU_SOURCE	/* sync_file_range() */
 
@@ -140,11 +141,46 @@ store_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* Where the bytes are written: on the writer thread, or here without one. */
+int
+store_blob_out(struct store_blob *b, const char *p, size_t len)
+{
+	int r;
+
+	if ((r = store_write_all(b->fd, p, len)) < 0)
+		return r;
+	if (EVP_DigestUpdate(b->md, p, len) != 1)
+		return -EIO;
+	return 0;
+}
+
 /*
- * Bytes reach the file in whole STORE_BLOB_CHUNKs (the last one excepted):
- * a write that ends inside a page of a new file makes ext4 zero the rest
- * of the page first, which cost the loop thread more than a quarter of
- * its time with the small pieces TLS records arrive in.
+ * The last bytes are out: finish the hash, start writing the file out, so
+ * the fsync of the commit finds little left to do, and give the
+ * descriptor back, so that a commit group costs no open files however
+ * large it grows.
+ */
+int
+store_blob_finish(struct store_blob *b)
+{
+	unsigned int n = 0;
+	int r = 0;
+
+	if (EVP_DigestFinal_ex(b->md, b->hash, &n) != 1 || n != STORE_HASH_LEN)
+		r = -EIO;
+	else
+		hex_encode(b->hash, STORE_HASH_LEN, b->hex);
+	(void)sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	store_blob_close_fd(b);
+	return r;
+}
+
+/*
+ * A full chunk leaves: to the writer thread when the store has one, else
+ * written here.  Bytes reach the file in whole STORE_BLOB_CHUNKs (the last
+ * one excepted): a write that ends inside a page of a new file makes ext4
+ * zero the rest of the page first, which cost the loop thread more than a
+ * quarter of its time with the small pieces TLS records arrive in.
  */
 static int
 store_blob_flush(struct store_blob *b)
@@ -153,8 +189,15 @@ store_blob_flush(struct store_blob *b)
 
 	if (b->buf_len == 0)
 		return 0;
-	if ((r = store_write_all(b->fd, b->buf, b->buf_len)) < 0)
+	if (b->store->writer == NULL) {
+		if ((r = store_blob_out(b, b->buf, b->buf_len)) < 0)
+			return r;
+		b->buf_len = 0;
+		return 0;
+	}
+	if ((r = store_writer_queue(b, b->buf, b->buf_len)) < 0)
 		return r;
+	b->buf = NULL;
 	b->buf_len = 0;
 	return 0;
 }
@@ -165,24 +208,17 @@ store_blob_buffer(struct store_blob *b, const char *p, size_t len)
 	size_t take;
 	int r;
 
-	if (b->buf == NULL && (b->buf = malloc(STORE_BLOB_CHUNK)) == NULL)
-		return -ENOMEM;
 	while (len > 0) {
-		if (b->buf_len == 0 && len >= STORE_BLOB_CHUNK) {
-			/* Aligned already: whole chunks go straight out. */
-			take = len - len % STORE_BLOB_CHUNK;
-			if ((r = store_write_all(b->fd, p, take)) < 0)
-				return r;
-		} else {
-			take = STORE_BLOB_CHUNK - b->buf_len;
-			if (take > len)
-				take = len;
-			memcpy(b->buf + b->buf_len, p, take);
-			b->buf_len += take;
-			if (b->buf_len == STORE_BLOB_CHUNK &&
-			    (r = store_blob_flush(b)) < 0)
-				return r;
-		}
+		if (b->buf == NULL && (b->buf = malloc(STORE_BLOB_CHUNK)) == NULL)
+			return -ENOMEM;
+		take = STORE_BLOB_CHUNK - b->buf_len;
+		if (take > len)
+			take = len;
+		memcpy(b->buf + b->buf_len, p, take);
+		b->buf_len += take;
+		if (b->buf_len == STORE_BLOB_CHUNK &&
+		    (r = store_blob_flush(b)) < 0)
+			return r;
 		p += take;
 		len -= take;
 	}
@@ -201,24 +237,18 @@ store_blob_write(struct store_blob *b, const void *data, size_t len)
 	if (len == 0)
 		return 0;
 	if ((r = store_header_capture(b, data, len)) < 0 ||
-	    (r = store_blob_buffer(b, data, len)) < 0)
-		goto fail;
-	if (EVP_DigestUpdate(b->md, data, len) != 1) {
-		r = -EIO;
-		goto fail;
+	    (r = store_blob_buffer(b, data, len)) < 0) {
+		/* A blob that missed bytes must never be committed. */
+		b->error = r;
+		return r;
 	}
 	b->size += len;
 	return 0;
-fail:
-	/* A blob that missed bytes must never be committed. */
-	b->error = r;
-	return r;
 }
 
 int
 store_blob_end(struct store_blob *b)
 {
-	unsigned int n = 0;
 	int r;
 
 	if (b->ended)
@@ -229,30 +259,37 @@ store_blob_end(struct store_blob *b)
 		return b->error = r;
 	free(b->buf);
 	b->buf = NULL;
-	if (EVP_DigestFinal_ex(b->md, b->hash, &n) != 1 || n != STORE_HASH_LEN)
-		return -EIO;
-	hex_encode(b->hash, STORE_HASH_LEN, b->hex);
+	if (b->store->writer != NULL) {
+		/* The end, queued like a chunk: the thread finishes it. */
+		if ((r = store_writer_queue(b, NULL, 0)) < 0)
+			return b->error = r;
+	} else {
+		if ((r = store_blob_finish(b)) < 0)
+			return b->error = r;
+		b->settled = true;
+	}
 	b->ended = true;
-	/*
-	 * Start writing the bytes out now, so the fsync of the commit finds
-	 * little left to do; and give the descriptor back, so that a commit
-	 * group costs no open files however large it grows.
-	 */
-	(void)sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	store_blob_close_fd(b);
 	return 0;
+}
+
+int
+store_blob_settle(struct store_blob *b)
+{
+	if (!b->ended)
+		return -EINVAL;
+	return store_writer_settle(b);
 }
 
 const uint8_t *
 store_blob_hash(const struct store_blob *b)
 {
-	return b->ended ? b->hash : NULL;
+	return b->ended && b->settled && b->werror == 0 ? b->hash : NULL;
 }
 
 const char *
 store_blob_hex(const struct store_blob *b)
 {
-	return b->ended ? b->hex : NULL;
+	return b->ended && b->settled && b->werror == 0 ? b->hex : NULL;
 }
 
 uint64_t
@@ -286,10 +323,8 @@ store_blob_close_fd(struct store_blob *b)
 }
 
 void
-store_blob_free(struct store_blob *b)
+store_blob_destroy(struct store_blob *b)
 {
-	if (b == NULL)
-		return;
 	store_blob_close_fd(b);
 	if (b->tmp_exists)
 		unlinkat(b->store->tmpfd, b->tmpname, 0);
@@ -297,4 +332,14 @@ store_blob_free(struct store_blob *b)
 	free(b->header);
 	free(b->buf);
 	free(b);
+}
+
+void
+store_blob_free(struct store_blob *b)
+{
+	if (b == NULL)
+		return;
+	/* Chunks still queued: the writer thread frees it after the last. */
+	if (!store_writer_orphan(b))
+		store_blob_destroy(b);
 }

@@ -456,6 +456,22 @@ store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
 	return 0;
 }
 
+/* The bytes of every blob are on their way to the disk (writer thread). */
+static int
+store_commit_settle(struct store *s, struct store_msg *msgs, size_t n,
+    char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		if (store_blob_first_use(msgs, i) &&
+		    (r = store_blob_settle(msgs[i].blob)) < 0)
+			return store_seterr(err, errlen, r, "writing %s/tmp/%s: "
+			    "%s", s->root, msgs[i].blob->tmpname, strerror(-r));
+	return 0;
+}
+
 int
 store_commit(struct store *s, struct store_msg *msgs, size_t n, char *err,
     size_t errlen)
@@ -466,6 +482,7 @@ store_commit(struct store *s, struct store_msg *msgs, size_t n, char *err,
 	for (i = 0; i < n; i++)
 		msgs[i].duplicate = false;
 	if ((r = store_commit_check(s, msgs, n, err, errlen)) == 0 && n > 0 &&
+	    (r = store_commit_settle(s, msgs, n, err, errlen)) == 0 &&
 	    (r = store_commit_files(s, msgs, n, err, errlen)) == 0)
 		r = store_commit_index(s, msgs, n, err, errlen);
 	for (i = 0; i < n; i++) {

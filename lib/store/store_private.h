@@ -26,6 +26,10 @@
 #define STORE_SCHEMA_LAYOUT	3	/* the first with meta('layout') */
 #define STORE_TMPNAME_LEN	64	/* "<pid>-<seq>.tmp" and its NUL */
 #define STORE_BLOB_CHUNK	(64 * 1024) /* bytes written at once */
+/* Bytes queued for the writer thread at which sessions wait, and at which
+ * they go on again: the memory the queue may hold. */
+#define STORE_WRITER_HIGH	(8u * 1024 * 1024)
+#define STORE_WRITER_LOW	(4u * 1024 * 1024)
 /*
  * Temp files kept created and open ahead of need (store_spare.c): at most
  * this many per writing handle, and at most 1/32 of RLIMIT_NOFILE, since
@@ -73,6 +77,8 @@ struct store {
 	sqlite3		*db;
 	struct store_fault fault;
 	struct store	*parent;	/* a clone: whose blobs it commits */
+	struct store_writer *writer;	/* writes blobs' bytes for the loop;
+					 * NULL: store_blob_write() does */
 };
 
 struct store_blob {
@@ -90,8 +96,17 @@ struct store_blob {
 	size_t		 header_len, header_cap;
 	bool		 header_done;
 	char		*buf;		/* STORE_BLOB_CHUNK bytes, not yet
-					 * written; freed at the end */
+					 * written or queued */
 	size_t		 buf_len;
+	/*
+	 * With a writer thread, under its mutex: fd, md, hash and hex are
+	 * the thread's from the first chunk queued until settled.
+	 */
+	unsigned	 pending;	/* chunks (and the end) queued */
+	bool		 settled;	/* the end is handled: hash, fd closed */
+	bool		 orphan;	/* freed by its owner; the thread frees
+					 * it after its last chunk */
+	int		 werror;	/* the thread's first write error */
 };
 
 /*
@@ -143,6 +158,27 @@ struct store_spares_stat {
 void	store_test_spares(struct store *, struct store_spares_stat *ret);
 /* Test hook: while held, the thread makes no files. */
 void	store_test_spares_hold(struct store *, bool hold);
+
+/* ---- store_blob.c / store_writer.c ------------------------------------ */
+
+/* Write and hash bytes of a blob, in order; finish its hash and close its
+ * file; free it (closing and unlinking the temp file).  Any one thread. */
+int	store_blob_out(struct store_blob *, const char *p, size_t len);
+int	store_blob_finish(struct store_blob *);
+void	store_blob_destroy(struct store_blob *);
+
+/* Queue a chunk (malloc'd, the thread frees it), or with NULL the end. */
+int	store_writer_queue(struct store_blob *, char *data, size_t len);
+/* Wait until the blob's end is handled; its error. */
+int	store_writer_settle(struct store_blob *);
+/* true: chunks are queued, and the thread frees the blob after them. */
+bool	store_writer_orphan(struct store_blob *);
+/* Write what is queued, then end the thread. */
+void	store_writer_stop(struct store *);
+/* Test hooks: while held the thread writes nothing (store_writer_stop
+ * still ends it); the bytes queued. */
+void	store_test_writer_hold(struct store *, bool hold);
+size_t	store_test_writer_queued(const struct store *);
 
 /* ---- store_layout.c ---------------------------------------------------- */
 
