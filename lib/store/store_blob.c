@@ -18,17 +18,33 @@
 
 /*
  * The temp file: a spare made ahead by the spare thread when there is one
- * (creating a file can block, and this runs on the event loop), else made
- * here and now, which also reports the error if creating files fails.
+ * (creating a file can block, and this runs on the event loop).  Else the
+ * writer thread makes it with the first bytes (store_blob_need_file);
+ * without a writer it is made here and now, which also reports the error
+ * if creating files fails.
  */
 static int
 store_blob_mktemp(struct store_blob *b)
 {
 	struct store *s = b->store;
+
+	if (store_spare_take(s, &b->fd, b->tmpname, sizeof b->tmpname) == 0) {
+		b->tmp_exists = true;
+		return 0;
+	}
+	if (s->writer != NULL)
+		return 0;
+	return store_blob_need_file(b);
+}
+
+int
+store_blob_need_file(struct store_blob *b)
+{
 	int r;
 
-	if (store_spare_take(s, &b->fd, b->tmpname, sizeof b->tmpname) < 0 &&
-	    (r = store_tmp_create(s, &b->fd, b->tmpname,
+	if (b->fd >= 0)
+		return 0;
+	if ((r = store_tmp_create(b->store, &b->fd, b->tmpname,
 	    sizeof b->tmpname)) < 0)
 		return r;
 	b->tmp_exists = true;
@@ -198,7 +214,31 @@ store_blob_flush(struct store_blob *b)
 	if ((r = store_writer_queue(b, b->buf, b->buf_len)) < 0)
 		return r;
 	b->buf = NULL;
-	b->buf_len = 0;
+	b->buf_len = b->buf_cap = 0;
+	return 0;
+}
+
+/*
+ * The chunk being filled starts small and doubles up to STORE_BLOB_CHUNK:
+ * most messages are a few KiB, and each waits in the writer's queue in a
+ * buffer about its own size.
+ */
+static int
+store_blob_grow(struct store_blob *b, size_t want)
+{
+	size_t cap = b->buf_cap == 0 ? STORE_BLOB_FIRST : b->buf_cap;
+	char *p;
+
+	while (cap < want && cap < STORE_BLOB_CHUNK)
+		cap *= 2;
+	if (cap > STORE_BLOB_CHUNK)
+		cap = STORE_BLOB_CHUNK;
+	if (cap == b->buf_cap)
+		return 0;
+	if ((p = realloc(b->buf, cap)) == NULL)
+		return -ENOMEM;
+	b->buf = p;
+	b->buf_cap = cap;
 	return 0;
 }
 
@@ -209,9 +249,9 @@ store_blob_buffer(struct store_blob *b, const char *p, size_t len)
 	int r;
 
 	while (len > 0) {
-		if (b->buf == NULL && (b->buf = malloc(STORE_BLOB_CHUNK)) == NULL)
-			return -ENOMEM;
-		take = STORE_BLOB_CHUNK - b->buf_len;
+		if ((r = store_blob_grow(b, b->buf_len + len)) < 0)
+			return r;
+		take = b->buf_cap - b->buf_len;
 		if (take > len)
 			take = len;
 		memcpy(b->buf + b->buf_len, p, take);
@@ -259,6 +299,7 @@ store_blob_end(struct store_blob *b)
 		return b->error = r;
 	free(b->buf);
 	b->buf = NULL;
+	b->buf_cap = 0;
 	if (b->store->writer != NULL) {
 		/* The end, queued like a chunk: the thread finishes it. */
 		if ((r = store_writer_queue(b, NULL, 0)) < 0)

@@ -441,8 +441,7 @@ store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
 		const struct store_msg *m = &msgs[i];
 
 		if (m->blob == NULL || !m->blob->ended ||
-		    (m->blob->store != s && m->blob->store != s->parent) ||
-		    !m->blob->tmp_exists)
+		    (m->blob->store != s && m->blob->store != s->parent))
 			return store_seterr(err, errlen, -EINVAL, "message %zu "
 			    "of the batch is not a finished blob of this "
 			    "archive", i);
@@ -456,19 +455,33 @@ store_commit_check(struct store *s, struct store_msg *msgs, size_t n,
 	return 0;
 }
 
-/* The bytes of every blob are on their way to the disk (writer thread). */
+/*
+ * The bytes of every blob are on their way to the disk: wait for the
+ * writer thread, whose errors (and temp file) are known only then.
+ */
 static int
 store_commit_settle(struct store *s, struct store_msg *msgs, size_t n,
     char *err, size_t errlen)
 {
+	struct store_blob *b;
 	size_t i;
 	int r;
 
-	for (i = 0; i < n; i++)
-		if (store_blob_first_use(msgs, i) &&
-		    (r = store_blob_settle(msgs[i].blob)) < 0)
+	for (i = 0; i < n; i++) {
+		if (!store_blob_first_use(msgs, i))
+			continue;
+		b = msgs[i].blob;
+		if ((r = store_blob_settle(b)) < 0 && b->tmpname[0] == '\0')
+			return store_seterr(err, errlen, r, "creating a temp "
+			    "file in %s/tmp: %s", s->root, strerror(-r));
+		if (r < 0)
 			return store_seterr(err, errlen, r, "writing %s/tmp/%s: "
-			    "%s", s->root, msgs[i].blob->tmpname, strerror(-r));
+			    "%s", s->root, b->tmpname, strerror(-r));
+		if (!b->tmp_exists)
+			return store_seterr(err, errlen, -EINVAL, "message %zu "
+			    "of the batch is not a finished blob of this "
+			    "archive", i);
+	}
 	return 0;
 }
 

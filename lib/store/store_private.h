@@ -26,10 +26,11 @@
 #define STORE_SCHEMA_LAYOUT	3	/* the first with meta('layout') */
 #define STORE_TMPNAME_LEN	64	/* "<pid>-<seq>.tmp" and its NUL */
 #define STORE_BLOB_CHUNK	(64 * 1024) /* bytes written at once */
+#define STORE_BLOB_FIRST	(4 * 1024)  /* first size of a chunk buffer */
 /* Bytes queued for the writer thread at which sessions wait, and at which
  * they go on again: the memory the queue may hold. */
-#define STORE_WRITER_HIGH	(8u * 1024 * 1024)
-#define STORE_WRITER_LOW	(4u * 1024 * 1024)
+#define STORE_WRITER_HIGH	(4u * 1024 * 1024)
+#define STORE_WRITER_LOW	(2u * 1024 * 1024)
 /*
  * Temp files kept created and open ahead of need (store_spare.c): at most
  * this many per writing handle, and at most 1/32 of RLIMIT_NOFILE, since
@@ -95,12 +96,12 @@ struct store_blob {
 	char		*header;	/* up to STORE_HEADER_MAX bytes */
 	size_t		 header_len, header_cap;
 	bool		 header_done;
-	char		*buf;		/* STORE_BLOB_CHUNK bytes, not yet
-					 * written or queued */
-	size_t		 buf_len;
+	char		*buf;		/* bytes not yet written or queued */
+	size_t		 buf_len, buf_cap; /* cap: up to STORE_BLOB_CHUNK */
 	/*
-	 * With a writer thread, under its mutex: fd, md, hash and hex are
-	 * the thread's from the first chunk queued until settled.
+	 * With a writer thread, under its mutex: fd, tmpname, tmp_exists,
+	 * md, hash and hex are the thread's from the first chunk queued
+	 * until settled.
 	 */
 	unsigned	 pending;	/* chunks (and the end) queued */
 	bool		 settled;	/* the end is handled: hash, fd closed */
@@ -164,6 +165,8 @@ void	store_test_spares_hold(struct store *, bool hold);
 /* Write and hash bytes of a blob, in order; finish its hash and close its
  * file; free it (closing and unlinking the temp file).  Any one thread. */
 int	store_blob_out(struct store_blob *, const char *p, size_t len);
+/* Create the blob's temp file if it has none yet. */
+int	store_blob_need_file(struct store_blob *);
 int	store_blob_finish(struct store_blob *);
 void	store_blob_destroy(struct store_blob *);
 

@@ -1,8 +1,8 @@
 /*
  * store_writer.c - the thread that writes message bytes for the event loop.
- * The loop fills 64 KiB chunks and queues them here; this thread writes
- * them to the temp files, runs SHA-256 over them and, at a message's end,
- * starts the writeback and closes the file.  When the queue holds more
+ * The loop fills 64 KiB chunks and queues them here; this thread makes the
+ * temp file if no spare was ready, writes the chunks, runs SHA-256 over
+ * them and, at a message's end, starts the writeback and closes the file.  When the queue holds more
  * than STORE_WRITER_HIGH bytes, sessions are told to wait, and a pipe
  * wakes the loop to let them go on once it is down to STORE_WRITER_LOW.
  */
@@ -72,12 +72,18 @@ store_writer_release(struct store_writer *w)
 static int
 store_writer_do(struct store_chunk *c, bool skip)
 {
-	if (c->data != NULL)
-		return skip ? 0 : store_blob_out(c->blob, c->data, c->len);
+	int r;
+
 	if (skip) {
-		store_blob_close_fd(c->blob);
+		if (c->data == NULL)
+			store_blob_close_fd(c->blob);
 		return 0;
 	}
+	/* No spare was ready at the blob's begin: the file is made here. */
+	if ((r = store_blob_need_file(c->blob)) < 0)
+		return r;
+	if (c->data != NULL)
+		return store_blob_out(c->blob, c->data, c->len);
 	return store_blob_finish(c->blob);
 }
 

@@ -3,7 +3,9 @@
  * thread: the file and hash are exact whatever the pieces, a waiter is
  * told to stop when the queue is over its mark and called back on the
  * loop when it drained, a blob given up while queued leaves no file, and
- * a failed write shows at settle and fails the commit, losing nothing.
+ * a failed write shows at settle and fails the commit, losing nothing,
+ * and with no spare temp file ready the thread makes the file, not the
+ * loop.
  */
 #define _GNU_SOURCE	/* nftw() */
 #include <sys/stat.h>
@@ -206,6 +208,7 @@ test_write_error_fails_commit(void **state)
 
 	assert_int_equal(store_writer_start(s, base), 0);
 	assert_int_equal(store_blob_begin(s, &b), 0);
+	assert_int_equal(store_blob_need_file(b), 0);
 	/* A descriptor that cannot be written: every write() fails EBADF. */
 	assert_true((fd = open("/dev/null", O_RDONLY)) >= 0);
 	assert_true(dup2(fd, b->fd) >= 0);
@@ -232,6 +235,45 @@ test_write_error_fails_commit(void **state)
 	assert_int_equal(tmp_entries(fx), 0);
 	store_close(s);
 	free(d);
+	event_base_free(base);
+}
+
+static void
+test_empty_pool_file_made_by_writer(void **state)
+{
+	struct fx *fx = *state;
+	struct event_base *base = event_base_new();
+	struct store *s = open_rw(fx);
+	struct store_blob *b[STORE_TMP_SPARES + 2];
+	struct store_spares_stat st;
+	const char *text = "Subject: late\r\n\r\nbody\r\n";
+	char hex[65];
+	int i, before;
+
+	assert_int_equal(store_writer_start(s, base), 0);
+	assert_int_equal(store_blob_begin(s, &b[0]), 0);
+	store_test_spares(s, &st);
+	assert_int_equal(st.n, STORE_TMP_SPARES);
+	store_test_spares_hold(s, true);
+	for (i = 1; i <= STORE_TMP_SPARES; i++)
+		assert_int_equal(store_blob_begin(s, &b[i]), 0);
+	before = tmp_entries(fx);
+	/* The pool is empty: the loop makes no file for this one. */
+	assert_int_equal(store_blob_begin(s, &b[i]), 0);
+	assert_int_equal(b[i]->fd, -1);
+	assert_int_equal(tmp_entries(fx), before);
+	assert_int_equal(store_blob_write(b[i], text, strlen(text)), 0);
+	assert_int_equal(store_blob_end(b[i]), 0);
+	assert_int_equal(store_blob_settle(b[i]), 0);
+	assert_true(b[i]->tmp_exists);
+	assert_int_equal(tmp_entries(fx), before + 1);
+	sha256_hex(text, strlen(text), hex);
+	assert_string_equal(store_blob_hex(b[i]), hex);
+	store_test_spares_hold(s, false);
+	for (i = 0; i <= STORE_TMP_SPARES + 1; i++)
+		store_blob_free(b[i]);
+	store_close(s);
+	assert_int_equal(tmp_entries(fx), 0);
 	event_base_free(base);
 }
 
@@ -263,6 +305,9 @@ main(void)
 		    store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_fails_commit,
 		    store_fx_setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_empty_pool_file_made_by_writer, store_fx_setup,
+		    store_fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_without_writer_settled_at_end, store_fx_setup,
 		    store_fx_teardown),
