@@ -155,7 +155,8 @@ test_preempted_is_runq(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof was, &was), 0);
 	assert_true(st.late_max_us >= 60000);
 	assert_true(st.runq_in_max_us >= 20000);
-	assert_true(st.runq_in_max_us <= st.late_max_us + 10000);
+	/* Counted from arming: the 10 ms period is in it too. */
+	assert_true(st.runq_in_max_us <= st.late_max_us + 15000);
 }
 
 static void
