@@ -173,6 +173,9 @@ rs_msg_write(void *arg, void *h, const void *buf, size_t len)
 		s->wwait.cb = rs_write_drained;
 		s->wwait.arg = s;
 		if (store_writer_wait(s->r->p.store, &s->wwait)) {
+			log_debug("%s: the archive's disk is behind; reading "
+			    "paused until the queued bytes are written",
+			    rs_mailbox(s));
 			s->write_wait = true;
 			run_session_flow(s);
 		}
