@@ -1,9 +1,10 @@
 /*
  * fault.c - an LD_PRELOAD shim for the system tests that makes fsync,
  * fdatasync, write, rename and renameat fail with a chosen errno (or kill
- * the process just before the call), but only for files under chosen
- * directories (the archive's messages/ and tmp/, oauth2/), so SQLite,
- * sockets and stdout keep working.  Built by the test itself:
+ * the process just before the call, or only slow the call down), but only
+ * for files under chosen directories (the archive's messages/ and tmp/,
+ * oauth2/), so SQLite, sockets and stdout keep working.  Built by the
+ * test itself:
  *   cc -shared -fPIC -o fault.so tests/fault/fault.c -ldl
  *
  * Environment:
@@ -12,12 +13,18 @@
  *   FAULT_ACTION fail (default): the call fails with FAULT_ERRNO;
  *                kill: the process gets SIGKILL instead of making the
  *                call (a crash at exactly that step; logged "kill OP
- *                /path" first)
+ *                /path" first);
+ *                delay: the call sleeps FAULT_DELAY_MS, then is made and
+ *                returns what the real call returned, errno included (a
+ *                slow disk; only the first delayed call is logged,
+ *                "delay OP /path", as there are thousands)
+ *   FAULT_DELAY_MS with delay: milliseconds per call, 20 by default, at
+ *                most 1000
  *   FAULT_PATHS  colon list of path prefixes (absolute, resolved); a call
  *                matches when its file (or either rename path) is under one
- *   FAULT_NTH    fail only the Nth matching call (1-based); 0 or unset:
- *                every matching call from FAULT_FROM on
- *   FAULT_FROM   with FAULT_NTH unset: fail matching calls from the Nth
+ *   FAULT_NTH    act on the Nth matching call only (1-based); 0 or
+ *                unset: every matching call from FAULT_FROM on
+ *   FAULT_FROM   with FAULT_NTH unset: act on matching calls from the Nth
  *                on (default 1)
  *   FAULT_LOG    file that gets one line per injected failure
  *                ("fail fsync /path"), so the test can see the shim worked
@@ -35,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static long fault_count;	/* matching calls so far, all ops together */
@@ -153,6 +161,49 @@ fault_killing(void)
 	return a != NULL && strcmp(a, "kill") == 0;
 }
 
+static int
+fault_delaying(void)
+{
+	const char *a = getenv("FAULT_ACTION");
+
+	return a != NULL && strcmp(a, "delay") == 0;
+}
+
+/*
+ * A slow disk, not a broken one: sleep, and let the caller make the real
+ * call.  errno is kept, since nothing failed.  Only the first delayed call
+ * is logged, so the test can see the shim matched without a line per
+ * write.
+ */
+static void
+fault_delay(const char *op, const char *path)
+{
+	static int logged;
+	const char *v = getenv("FAULT_DELAY_MS");
+	struct timespec ts, left;
+	long ms = 20;
+	char what[64], *end;
+	int saved = errno;
+
+	if (v != NULL && *v != '\0') {
+		errno = 0;
+		ms = strtol(v, &end, 10);
+		if (errno != 0 || *end != '\0' || ms < 0)
+			ms = 20;
+	}
+	if (ms > 1000)
+		ms = 1000;
+	if (__atomic_exchange_n(&logged, 1, __ATOMIC_SEQ_CST) == 0) {
+		snprintf(what, sizeof what, "delay %s", op);
+		fault_log(what, path, NULL);
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &left) < 0 && errno == EINTR)
+		ts = left;
+	errno = saved;
+}
+
 /* Decide for one matching call; 1: fail it (errno set). */
 static int
 fault_fire(const char *op, const char *path)
@@ -166,6 +217,10 @@ fault_fire(const char *op, const char *path)
 			return 0;
 	} else if (from != NULL && k < atol(from))
 		return 0;
+	if (fault_delaying()) {
+		fault_delay(op, path);
+		return 0;
+	}
 	{
 		char what[64];
 
