@@ -88,11 +88,15 @@ loop_probe_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = loop_probe_clock(CLOCK_MONOTONIC);
 	uint64_t cpu = loop_probe_clock(CLOCK_THREAD_CPUTIME_ID) - lp->cpu_us;
 	uint64_t late = now > lp->due_us ? now - lp->due_us : 0;
+	uint64_t runq = loop_probe_runq(lp) - lp->runq_us;
+	uint64_t own = late > runq ? late - runq : 0;
 	struct rusage ru;
 	size_t b;
 
 	getrusage(RUSAGE_THREAD, &ru);
 	lp->st.ticks++;
+	if (own > lp->st.own_max_us)
+		lp->st.own_max_us = own;
 	b = late / 1000;
 	lp->hist[b < LOOP_PROBE_BUCKETS ? b : LOOP_PROBE_BUCKETS - 1]++;
 	if (late > 50000)
@@ -102,7 +106,7 @@ loop_probe_tick(evutil_socket_t fd, short what, void *arg)
 	if (late >= lp->st.late_max_us) {
 		lp->st.late_max_us = late;
 		lp->st.cpu_in_max_us = cpu;
-		lp->st.runq_in_max_us = loop_probe_runq(lp) - lp->runq_us;
+		lp->st.runq_in_max_us = runq;
 		lp->st.nvcsw_in_max = (uint64_t)(ru.ru_nvcsw - lp->nvcsw);
 		lp->st.nivcsw_in_max = (uint64_t)(ru.ru_nivcsw - lp->nivcsw);
 	}
@@ -155,12 +159,14 @@ loop_probe_format(const struct loop_probe_stats *s, char *buf, size_t len)
 	snprintf(buf, len, "loop probe: %llu ticks; longest late %.1f ms "
 	    "(loop thread on CPU %.1f ms of it, waiting for a CPU %.1f ms, "
 	    "%llu involuntary and %llu voluntary switches); most CPU in one "
-	    "tick %.1f ms; p99 late under %.0f ms; %llu over 50 ms",
+	    "tick %.1f ms; p99 late under %.0f ms; %llu over 50 ms; longest "
+	    "late not waiting for a CPU %.1f ms",
 	    (unsigned long long)s->ticks, s->late_max_us / 1000.0,
 	    s->cpu_in_max_us / 1000.0, s->runq_in_max_us / 1000.0,
 	    (unsigned long long)s->nivcsw_in_max,
 	    (unsigned long long)s->nvcsw_in_max, s->cpu_max_us / 1000.0,
-	    s->late_p99_us / 1000.0 + 1, (unsigned long long)s->over_50ms);
+	    s->late_p99_us / 1000.0 + 1, (unsigned long long)s->over_50ms,
+	    s->own_max_us / 1000.0);
 }
 
 void

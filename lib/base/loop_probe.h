@@ -22,6 +22,8 @@ struct loop_probe_stats {
 	uint64_t nivcsw_in_max;		/* involuntary switches during it */
 	uint64_t nvcsw_in_max;		/* voluntary (blocked) switches */
 	uint64_t cpu_max_us;		/* most loop CPU in any one tick */
+	uint64_t own_max_us;		/* longest lateness not spent waiting
+					 * for a CPU: callbacks and blocking */
 	uint64_t late_p99_us;
 	uint64_t over_50ms;
 };

@@ -29,7 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # The bench's parts; every name stays reachable as bench.X.
 from bench_measure import (  # noqa: E402,F401
     HERE, REPO, RUN_TIMEOUT, GNU_TIME, Sample, measure, _poll_hwm, median,
-    rawlog_round_trips, parse_protocols, parse_probe, loop_stalls)
+    rawlog_round_trips, parse_protocols, parse_probe)
 from bench_tools import (  # noqa: E402,F401
     BenchDovecot, warm_server, yaml_str, Mailstow, Mbsync, Mpop, BenchError,
     check_ok, check_protocols, archive_files, verify_archive)
@@ -381,19 +381,6 @@ class Bench:
                             % len(users))
             log("many rep %d: %.1fs, %.1f MB", rep + 1, s.seconds, s.rss_mb)
         verify_archive(ms.archive, [x for u in users for x in per[u]])
-        self.stall = None
-        if shutil.which("strace"):
-            ms.wipe()
-            trace = ms.dir / "epoll.trace"
-            s = ms.run(profiles, prefix=["strace", "-f", "--seccomp-bpf",
-                                      "-ttt", "-T", "-o", trace, "-e",
-                                      "trace=epoll_wait,epoll_pwait,"
-                                      "epoll_pwait2"])
-            check_protocols(s, expect, "traced run of %d mailboxes"
-                            % len(users))
-            self.stall = loop_stalls(trace)
-            log("many: longest event-loop stall %.1f ms",
-                self.stall[0] * 1000)
 
     # -- the report --
 

@@ -1,8 +1,7 @@
 """
 bench_measure.py - running one program for the bench and measuring it
 (wall time, CPU, peak RSS), and reading the figures out of what a run
-left behind: Dovecot's rawlog, an strace of the event loop, the loop
-probe on stderr, the JSON protocols on stdout.
+left behind: Dovecot's rawlog, the loop probe on stderr, the JSON protocols on stdout.
 """
 
 import json
@@ -179,38 +178,18 @@ def parse_protocols(out):
 def parse_probe(err):
     """The figures of `mailstow: loop probe: ...` (MAILSTOW_LOOP_PROBE=1):
     how late a 10 ms timer of the loop fired at worst, how much of that
-    stretch the loop thread itself spent on a CPU, and how long it
-    waited, runnable, for one."""
+    stretch the loop thread itself spent on a CPU and how long it waited,
+    runnable, for one; and the longest lateness not spent waiting for a
+    CPU (the loop's own: callbacks and blocking calls)."""
     m = re.search(rb"loop probe: (\d+) ticks; longest late ([\d.]+) ms "
                   rb"\(loop thread on CPU ([\d.]+) ms of it, "
                   rb"waiting for a CPU ([\d.]+) ms, (\d+) "
                   rb"involuntary and (\d+) voluntary switches\); most CPU "
                   rb"in one tick ([\d.]+) ms; p99 late under ([\d.]+) ms; "
-                  rb"(\d+) over 50 ms", err)
+                  rb"(\d+) over 50 ms; longest late not waiting for a CPU "
+                  rb"([\d.]+) ms", err)
     if m is None:
         return None
-    keys = ("ticks", "late_ms", "cpu_ms", "runq_ms", "nivcsw", "nvcsw", "cpu_max_ms",
-            "p99_ms", "over50")
+    keys = ("ticks", "late_ms", "cpu_ms", "runq_ms", "nivcsw", "nvcsw",
+            "cpu_max_ms", "p99_ms", "over50", "own_ms")
     return {k: float(v) for k, v in zip(keys, m.groups())}
-
-
-def loop_stalls(trace):
-    """(longest, 99th percentile, count over 50 ms) of the gaps between
-    one epoll_wait returning and the next one starting: the time the loop
-    spent in callbacks, during which no other event could be served."""
-    by_tid = {}
-    for line in pathlib.Path(trace).read_text().splitlines():
-        m = re.match(r"(\d+)\s+(\d+\.\d+) epoll_p?wait2?\(.*<(\d+\.\d+)>$",
-                     line)
-        if m:
-            start, dur = float(m.group(2)), float(m.group(3))
-            by_tid.setdefault(m.group(1), []).append((start, start + dur))
-    # The loop is the thread that waits most often; worker threads that
-    # run loops of their own are not the one that serves the sessions.
-    calls = max(by_tid.values(), key=len) if by_tid else []
-    gaps = sorted(calls[i + 1][0] - calls[i][1]
-                  for i in range(len(calls) - 1))
-    if not gaps:
-        return (0.0, 0.0, 0)
-    return (gaps[-1], gaps[int(len(gaps) * 0.99)],
-            sum(1 for g in gaps if g > 0.05))

@@ -117,6 +117,8 @@ test_sleep_is_waiting(void **state)
 	/* Asleep, not on a CPU: at least one voluntary switch. */
 	assert_true(st.nvcsw_in_max >= 1);
 	assert_true(st.cpu_in_max_us < st.late_max_us);
+	/* Asleep is not waiting for a CPU: the loop's own stall. */
+	assert_true(st.own_max_us >= 40000);
 }
 
 static void *
@@ -157,6 +159,8 @@ test_preempted_is_runq(void **state)
 	assert_true(st.runq_in_max_us >= 20000);
 	/* Counted from arming: the 10 ms period is in it too. */
 	assert_true(st.runq_in_max_us <= st.late_max_us + 15000);
+	/* What the other thread took is not counted as the loop's own. */
+	assert_true(st.own_max_us < st.late_max_us);
 }
 
 static void
