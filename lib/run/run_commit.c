@@ -7,18 +7,13 @@
  * Nothing counts as archived before its group comes back committed
  * (DESIGN.md rules 1 and 5), and the loop never waits for the disk.
  */
-#define _GNU_SOURCE	/* pipe2() */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "base/log.h"
+#include "base/worker.h"
 #include "run/run_private.h"
 #include "source/source.h"
 
@@ -33,7 +28,7 @@ enum run_job_kind {
 };
 
 struct run_job {
-	struct run_job *next;
+	struct worker_job wj;		/* the worker's link */
 	enum run_job_kind kind;
 	struct run *r;
 	struct run_session *s;
@@ -55,15 +50,7 @@ struct run_job {
 };
 
 struct run_worker {
-	pthread_t thread;
-	bool	 running;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct run_job *todo, **todo_tail;
-	struct run_job *done, **done_tail;
-	bool	 stop;
-	int	 wake[2];		/* worker -> loop */
-	struct event *ev;
+	struct worker *w;		/* NULL until it runs */
 	struct store *store;		/* the worker's own handle */
 };
 
@@ -90,8 +77,10 @@ run_job_free(struct run_job *j)
 
 /* On the worker thread: one job against the worker's own handle. */
 static void
-run_job_run(struct run_worker *w, struct run_job *j)
+run_job_run(struct worker_job *wj, void *arg)
 {
+	struct run_worker *w = arg;
+	struct run_job *j = WORKER_JOB_OF(wj, struct run_job, wj);
 	const char *profile = j->r->p.profile->name;
 	int64_t id = j->r->id;
 
@@ -115,35 +104,6 @@ run_job_run(struct run_worker *w, struct run_job *j)
 		j->rc = store_run_finish(w->store, id, j->status, &j->counts);
 		break;
 	}
-}
-
-static void *
-run_worker_main(void *arg)
-{
-	struct run_worker *w = arg;
-	struct run_job *j;
-	char one = 1;
-
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (w->todo == NULL && !w->stop)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->todo == NULL)
-			break;
-		j = w->todo;
-		if ((w->todo = j->next) == NULL)
-			w->todo_tail = &w->todo;
-		pthread_mutex_unlock(&w->mu);
-		run_job_run(w, j);
-		pthread_mutex_lock(&w->mu);
-		j->next = NULL;
-		*w->done_tail = j;
-		w->done_tail = &j->next;
-		/* A full pipe already holds a wake-up: nothing is lost. */
-		(void)!write(w->wake[1], &one, 1);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
 }
 
 /* A message counts once: archived if any of its users got it new. */
@@ -202,33 +162,35 @@ run_job_finished(struct run_job *j)
 		run_session_finished(s);
 }
 
+/* On the loop: count what the worker wrote, in the order it wrote it. */
 static void
-run_worker_wake(evutil_socket_t fd, short what, void *arg)
+run_job_done(struct worker_job *wj, void *arg)
 {
-	struct run *r = arg;
-	struct run_worker *w = r->worker;
-	struct run_job *list, *j;
-	char buf[64];
+	struct run_job *j = WORKER_JOB_OF(wj, struct run_job, wj);
+	struct run *r = j->r;
 
-	while (read(fd, buf, sizeof buf) > 0)
-		;
-	pthread_mutex_lock(&w->mu);
-	list = w->done;
-	w->done = NULL;
-	w->done_tail = &w->done;
-	pthread_mutex_unlock(&w->mu);
-	while ((j = list) != NULL) {
-		list = j->next;
-		if (j->kind == RUN_JOB_COMMIT)
-			run_job_finished(j);
-		else if (j->kind == RUN_JOB_FINISH)
-			run_finish_written(r, j->rc);
-		else if (j->rc < 0)
-			log_debug("run %lld: could not record a protocol row: "
-			    "%s", (long long)r->id, strerror(-j->rc));
-		run_job_free(j);
-	}
+	if (j->kind == RUN_JOB_COMMIT)
+		run_job_finished(j);
+	else if (j->kind == RUN_JOB_FINISH)
+		run_finish_written(r, j->rc);
+	else if (j->rc < 0)
+		log_debug("run %lld: could not record a protocol row: %s",
+		    (long long)r->id, strerror(-j->rc));
+	run_job_free(j);
 }
+
+/* The run is being freed: its sessions may be gone, nothing is counted. */
+static void
+run_job_drop(struct worker_job *wj, void *arg)
+{
+	run_job_free(WORKER_JOB_OF(wj, struct run_job, wj));
+}
+
+static const struct worker_ops run_worker_ops = {
+	.run = run_job_run,
+	.done = run_job_done,
+	.drop = run_job_drop,
+};
 
 int
 run_worker_start(struct run *r, char *err, size_t errlen)
@@ -239,29 +201,13 @@ run_worker_start(struct run *r, char *err, size_t errlen)
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return -ENOMEM;
 	r->worker = w;
-	w->wake[0] = w->wake[1] = -1;
-	w->todo_tail = &w->todo;
-	w->done_tail = &w->done;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
 	if ((rc = store_clone(r->p.store, &w->store, err, errlen)) < 0)
 		return rc;
-	if (pipe2(w->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
-		return -errno;
-	}
-	w->ev = event_new(r->p.base, w->wake[0], EV_READ | EV_PERSIST,
-	    run_worker_wake, r);
-	if (w->ev == NULL || event_add(w->ev, NULL) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = pthread_create(&w->thread, NULL, run_worker_main, w)) != 0) {
+	if ((rc = worker_start(r->p.base, &run_worker_ops, w, &w->w)) < 0) {
 		snprintf(err, errlen, "cannot start the commit thread: %s",
-		    strerror(rc));
-		return -rc;
+		    strerror(-rc));
+		return rc;
 	}
-	w->running = true;
 	return 0;
 }
 
@@ -270,30 +216,11 @@ void
 run_worker_free(struct run *r)
 {
 	struct run_worker *w = r->worker;
-	struct run_job *j;
 
 	if (w == NULL)
 		return;
-	if (w->running) {
-		pthread_mutex_lock(&w->mu);
-		w->stop = true;
-		pthread_cond_signal(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		pthread_join(w->thread, NULL);
-	}
-	while ((j = w->done) != NULL) {
-		w->done = j->next;
-		run_job_free(j);
-	}
-	if (w->ev != NULL)
-		event_free(w->ev);
-	if (w->wake[0] >= 0)
-		close(w->wake[0]);
-	if (w->wake[1] >= 0)
-		close(w->wake[1]);
+	worker_free(w->w);
 	store_close(w->store);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
 	free(w);
 	r->worker = NULL;
 }
@@ -343,17 +270,13 @@ run_job_expand(struct run_job *j)
 static void
 run_job_push(struct run_worker *w, struct run_job *j)
 {
-	pthread_mutex_lock(&w->mu);
-	*w->todo_tail = j;
-	w->todo_tail = &j->next;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	worker_push(w->w, &j->wj);
 }
 
 bool
 run_worker_running(const struct run *r)
 {
-	return r->worker != NULL && r->worker->running;
+	return r->worker != NULL && r->worker->w != NULL;
 }
 
 int
