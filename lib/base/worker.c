@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "thread.h"
 #include "worker.h"
 
 /*
@@ -45,6 +46,7 @@ worker_main(void *arg)
 	struct worker_job *j;
 	char one = 1;
 
+	thread_yield_to_loop();
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->stop && (w->todo == NULL || w->hold))

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/thread.h"
 #include "store_private.h"
 
 #define STORE_TMP_TRIES		100
@@ -146,6 +147,7 @@ store_spares_main(void *arg)
 	struct store_spare one;
 	int r;
 
+	thread_yield_to_loop();
 	pthread_mutex_lock(&sp->mu);
 	while (!sp->stop) {
 		if (!store_spares_want(sp)) {

@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "base/thread.h"
 #include "store_private.h"
 
 struct store_chunk {
@@ -121,6 +122,7 @@ store_writer_main(void *arg)
 	struct store_chunk *c;
 	bool skip;
 
+	thread_yield_to_loop();
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while ((w->todo == NULL || w->hold) && !w->stop)
