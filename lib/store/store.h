@@ -20,8 +20,9 @@
  * beginning a message usually costs no file creation.  The end of the last
  * run open (store_run_finish) and store_close() remove the unused ones;
  * after a crash the next RDWR open does.  A handle used on an event loop
- * also gets a writer thread (store_writer_start) for messages' bytes.  Errors are -errno with a
- * sentence in the caller's buffer where one is taken.
+ * also gets a writer thread (store_writer_start) for messages' bytes.
+ * Errors are -errno with a sentence in the caller's buffer where one is
+ * taken.
  */
 #ifndef MAILSTOW_STORE_H
 #define MAILSTOW_STORE_H

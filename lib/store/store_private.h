@@ -103,7 +103,8 @@ struct store_blob {
 	 * md, hash and hex are the thread's from the first chunk queued
 	 * until settled.
 	 */
-	unsigned	 pending;	/* chunks (and the end) queued */
+	unsigned	 pending;	/* chunks (and the end) queued, not
+					 * yet handed back to the loop */
 	bool		 settled;	/* the end is handled: hash, fd closed */
 	bool		 orphan;	/* freed by its owner; the thread frees
 					 * it after its last chunk */
@@ -179,7 +180,7 @@ bool	store_writer_orphan(struct store_blob *);
 /* Write what is queued, then end the thread. */
 void	store_writer_stop(struct store *);
 /* Test hooks: while held the thread writes nothing (store_writer_stop
- * still ends it); the bytes queued. */
+ * still writes all); the bytes queued and not yet handed back. */
 void	store_test_writer_hold(struct store *, bool hold);
 size_t	store_test_writer_queued(const struct store *);
 
