@@ -218,11 +218,12 @@ md_event_free(struct event *ev)
 static void
 md_teardown(struct md *md)
 {
-	size_t i;
+	size_t i, left;
 
 	/* Deferred frees of finished runs are due now. */
 	if (md->base != NULL)
 		event_base_loop(md->base, EVLOOP_NONBLOCK);
+	left = md->queue != NULL ? ctl_queue_n_running(md->queue) : 0;
 	md_ctl_free(md->ctl);
 	for (i = 0; i < md->n_profs; i++)
 		if (md->profs[i]->job == NULL)
@@ -236,7 +237,13 @@ md_teardown(struct md *md)
 	md_event_free(md->watchdog);
 	md_event_free(md->stop_timer);
 	md_conf_unref(md->conf);
-	store_close(md->store);
+	/*
+	 * Runs that did not end in time still have threads that use the
+	 * store (a commit waiting for the writer): leave it to the exit.
+	 * Nothing is lost: what was not committed is fetched next run.
+	 */
+	if (left == 0)
+		store_close(md->store);
 	if (md->dns != NULL)
 		evdns_base_free(md->dns, 0);
 	if (md->base != NULL)

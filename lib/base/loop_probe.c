@@ -88,7 +88,9 @@ loop_probe_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = loop_probe_clock(CLOCK_MONOTONIC);
 	uint64_t cpu = loop_probe_clock(CLOCK_THREAD_CPUTIME_ID) - lp->cpu_us;
 	uint64_t late = now > lp->due_us ? now - lp->due_us : 0;
-	uint64_t runq = loop_probe_runq(lp) - lp->runq_us;
+	uint64_t rq = loop_probe_runq(lp);
+	/* A failed read gives 0: never a wrapped difference. */
+	uint64_t runq = rq > lp->runq_us ? rq - lp->runq_us : 0;
 	uint64_t own = late > runq ? late - runq : 0;
 	struct rusage ru;
 	size_t b;

@@ -310,8 +310,20 @@ run_start_cb(evutil_socket_t fd, short what, void *arg)
 		run_finish(r);
 		return;
 	}
-	/* Without the writer thread, the loop writes the bytes itself. */
-	if ((err = store_writer_start(r->p.store, r->p.base)) < 0)
+	/*
+	 * Without the writer thread, the loop writes the bytes itself.  One
+	 * serving another loop would hand our chunks back there: refused.
+	 */
+	if ((err = store_writer_start(r->p.store, r->p.base)) == -EINVAL) {
+		snprintf(werr, sizeof werr, "the archive's writer thread serves "
+		    "another event loop; one process runs one loop");
+		run_event(r, STORE_ERROR, NULL, NULL, 0, "%s", werr);
+		snprintf(r->result.reason, sizeof r->result.reason, "%s", werr);
+		r->n_failed = r->n_mboxes;
+		run_finish(r);
+		return;
+	}
+	if (err < 0)
 		log_debug("run %lld: no writer thread (%s); message bytes are "
 		    "written on the loop", (long long)r->id, strerror(-err));
 	if (run_worker_start(r, werr, sizeof werr) < 0) {

@@ -138,6 +138,7 @@ run_oauth2_retry(struct run_session *s, enum session_fail fail,
 	/* We are inside the source's done(), where freeing it is allowed. */
 	source_free(s->src);
 	s->src = NULL;
+	s->paused = false;
 	run_oauth2_login(s);
 	return true;
 }

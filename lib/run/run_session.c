@@ -156,6 +156,8 @@ rs_write_drained(void *arg)
 {
 	struct run_session *s = arg;
 
+	log_debug("%s: the archive's disk caught up; reading again",
+	    rs_mailbox(s));
 	s->write_wait = false;
 	run_session_flow(s);
 }

@@ -32,7 +32,7 @@ store_blob_mktemp(struct store_blob *b)
 		b->tmp_exists = true;
 		return 0;
 	}
-	if (s->writer != NULL)
+	if (b->writer != NULL)
 		return 0;
 	return store_blob_need_file(b);
 }
@@ -62,6 +62,7 @@ store_blob_begin(struct store *s, struct store_blob **ret)
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		return -ENOMEM;
 	b->store = s;
+	b->writer = s->writer;
 	b->fd = -1;
 	if ((b->md = EVP_MD_CTX_new()) == NULL) {
 		r = -ENOMEM;
@@ -205,7 +206,7 @@ store_blob_flush(struct store_blob *b)
 
 	if (b->buf_len == 0)
 		return 0;
-	if (b->store->writer == NULL) {
+	if (b->writer == NULL) {
 		if ((r = store_blob_out(b, b->buf, b->buf_len)) < 0)
 			return r;
 		b->buf_len = 0;
@@ -300,7 +301,7 @@ store_blob_end(struct store_blob *b)
 	free(b->buf);
 	b->buf = NULL;
 	b->buf_cap = 0;
-	if (b->store->writer != NULL) {
+	if (b->writer != NULL) {
 		/* The end, queued like a chunk: the thread finishes it. */
 		if ((r = store_writer_queue(b, NULL, 0)) < 0)
 			return b->error = r;

@@ -103,6 +103,7 @@ struct store_blob {
 	 * md, hash and hex are the thread's from the first chunk queued
 	 * until settled.
 	 */
+	struct store_writer *writer;	/* the store's at begin, for good */
 	unsigned	 pending;	/* chunks (and the end) queued, not
 					 * yet handed back to the loop */
 	bool		 settled;	/* the end is handled: hash, fd closed */

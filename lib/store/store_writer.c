@@ -106,8 +106,9 @@ store_writer_done(struct worker_job *wj, void *arg)
 	store_writer_release(w, WORKER_JOB_OF(wj, struct store_chunk, wj));
 	if (w->queued > STORE_WRITER_LOW)
 		return;
-	/* One at a time: a callback may cancel the next waiter. */
-	while ((sw = w->waiting) != NULL) {
+	/* One at a time: a callback may cancel the next waiter, or write
+	 * and fill the queue again. */
+	while (w->queued <= STORE_WRITER_LOW && (sw = w->waiting) != NULL) {
 		w->waiting = sw->next;
 		sw->next = NULL;
 		sw->listed = false;
@@ -141,8 +142,15 @@ store_writer_start(struct store *s, struct event_base *base)
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return -ENOMEM;
 	w->base = base;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->settled, NULL);
+	if ((r = pthread_mutex_init(&w->mu, NULL)) != 0) {
+		free(w);
+		return -r;
+	}
+	if ((r = pthread_cond_init(&w->settled, NULL)) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return -r;
+	}
 	if ((r = worker_start(base, &store_writer_ops, w, &w->w)) < 0) {
 		pthread_cond_destroy(&w->settled);
 		pthread_mutex_destroy(&w->mu);
@@ -183,7 +191,7 @@ store_test_writer_queued(const struct store *s)
 int
 store_writer_queue(struct store_blob *b, char *data, size_t len)
 {
-	struct store_writer *w = b->store->writer;
+	struct store_writer *w = b->writer;
 	struct store_chunk *c;
 	int r;
 
@@ -242,7 +250,7 @@ store_writer_cancel(struct store *s, struct store_waiter *sw)
 int
 store_writer_settle(struct store_blob *b)
 {
-	struct store_writer *w = b->store->writer;
+	struct store_writer *w = b->writer;
 	int r;
 
 	if (w == NULL)
@@ -258,7 +266,7 @@ store_writer_settle(struct store_blob *b)
 bool
 store_writer_orphan(struct store_blob *b)
 {
-	struct store_writer *w = b->store->writer;
+	struct store_writer *w = b->writer;
 	bool later;
 
 	if (w == NULL)

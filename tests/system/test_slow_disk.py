@@ -32,6 +32,7 @@ SIZES = (60 * 1000, 120 * 1000)
 CHUNK = 64 * 1024		# STORE_BLOB_CHUNK: bytes per write(2)
 DELAY_MS = 20
 PAUSED = "the archive's disk is behind; reading paused"
+RESUMED = "the archive's disk caught up; reading again"
 RUN_LIMIT = 30			# seconds for one `mailstow run`
 
 
@@ -118,10 +119,13 @@ def test_slow_disk_pauses_reading_and_loses_nothing(
         "delay write %s/" % tmpdir), lines
     writes = sum(-(-len(m) // CHUNK) for m in msgs)
 
-    # Backpressure ran: reading paused, resumed (or the run would not
-    # have finished), and paused again once the queue refilled.
-    pauses = r.stderr.count(PAUSED)
+    # Backpressure ran: reading paused, resumed, and paused again once
+    # the queue refilled; every pause was followed by its resume.
+    marks = [ln for ln in r.stderr.splitlines()
+             if PAUSED in ln or RESUMED in ln]
+    pauses = sum(PAUSED in ln for ln in marks)
     assert pauses >= 2, "reading paused %d times\n%s" % (pauses, r)
+    assert [PAUSED in ln for ln in marks] == [True, False] * pauses, marks
     print("%s: %d messages, %.1f MB, %d writes, %d pauses, %.1fs"
           % (protocol, MESSAGES, total / 1e6, writes, pauses, r.seconds))
 

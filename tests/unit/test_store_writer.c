@@ -83,6 +83,15 @@ tmp_entries(struct fx *fx)
 	return store_fx_entries(path);
 }
 
+static bool
+tmp_has(struct fx *fx, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%s/tmp/%s", fx->root, name);
+	return access(path, F_OK) == 0;
+}
+
 static void
 test_bytes_and_hash_exact(void **state)
 {
@@ -172,22 +181,32 @@ test_given_up_while_queued(void **state)
 	char *d = make_data(len);
 	struct store_blob *b, *b2;
 
+	char name[STORE_TMPNAME_LEN], name2[STORE_TMPNAME_LEN];
+
 	assert_int_equal(store_writer_start(s, base), 0);
-	store_test_writer_hold(s, true);
 	assert_int_equal(store_blob_begin(s, &b), 0);
-	write_pieces(b, d, len);
 	assert_int_equal(store_blob_begin(s, &b2), 0);
+	assert_int_equal(store_blob_need_file(b), 0);
+	assert_int_equal(store_blob_need_file(b2), 0);
+	snprintf(name, sizeof name, "%s", b->tmpname);
+	snprintf(name2, sizeof name2, "%s", b2->tmpname);
+	store_test_writer_hold(s, true);
+	write_pieces(b, d, len);
 	write_pieces(b2, d, len);
 	assert_int_equal(store_blob_end(b2), 0);
-	/* Both freed with chunks (and an end) queued: the thread frees them
-	 * after their last, under ASan with no use after free. */
+	/* Both freed with chunks (and an end) queued: they live on until
+	 * their last chunk comes back to the loop, under ASan with no use
+	 * after free, and their files go with them. */
 	store_blob_free(b);
 	store_blob_free(b2);
+	assert_true(tmp_has(fx, name) && tmp_has(fx, name2));
 	store_test_writer_hold(s, false);
+	while (store_test_writer_queued(s) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_false(tmp_has(fx, name));
+	assert_false(tmp_has(fx, name2));
 	store_close(s);
-	s = open_rw(fx);
 	assert_int_equal(tmp_entries(fx), 0);
-	store_close(s);
 	free(d);
 	event_base_free(base);
 }
@@ -231,9 +250,7 @@ test_write_error_fails_commit(void **state)
 	assert_int_equal(n, 0);
 	free(uids);
 	store_close(s);
-	s = open_rw(fx);
 	assert_int_equal(tmp_entries(fx), 0);
-	store_close(s);
 	free(d);
 	event_base_free(base);
 }
