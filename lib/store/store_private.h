@@ -104,8 +104,8 @@ struct store_blob {
 	 * until settled.
 	 */
 	struct store_writer *writer;	/* the store's at begin, for good */
-	unsigned	 pending;	/* chunks (and the end) queued, not
-					 * yet handed back to the loop */
+	unsigned	 pending;	/* chunks (and the end) queued and
+					 * not yet written */
 	bool		 settled;	/* the end is handled: hash, fd closed */
 	bool		 orphan;	/* freed by its owner; the thread frees
 					 * it after its last chunk */

@@ -60,7 +60,7 @@ store_writer_run(struct worker_job *wj, void *arg)
 	struct store_writer *w = arg;
 	struct store_chunk *c = WORKER_JOB_OF(wj, struct store_chunk, wj);
 	struct store_blob *b = c->blob;
-	bool skip;
+	bool skip, orphan;
 	int r;
 
 	/* A blob given up, or one that already failed: no more I/O. */
@@ -77,22 +77,20 @@ store_writer_run(struct worker_job *wj, void *arg)
 		b->settled = true;
 		pthread_cond_broadcast(&w->settled);
 	}
+	orphan = --b->pending == 0 && b->orphan;
 	pthread_mutex_unlock(&w->mu);
+	/* Given up while queued: it goes with its last chunk, and its temp
+	 * file's close and unlink stay off the loop too. */
+	if (orphan)
+		store_blob_destroy(b);
+	c->blob = NULL;
 }
 
-/* The chunk is written: a blob given up while queued goes with its last. */
+/* The chunk is written: the loop counts it off. */
 static void
 store_writer_release(struct store_writer *w, struct store_chunk *c)
 {
-	struct store_blob *b = c->blob;
-	bool orphan;
-
 	w->queued -= c->len;
-	pthread_mutex_lock(&w->mu);
-	orphan = --b->pending == 0 && b->orphan;
-	pthread_mutex_unlock(&w->mu);
-	if (orphan)
-		store_blob_destroy(b);
 	free(c);
 }
 

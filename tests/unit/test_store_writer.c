@@ -74,24 +74,6 @@ read_file(const char *path, char **ret, size_t *ret_len)
 	*ret_len = (size_t)st.st_size;
 }
 
-static int
-tmp_entries(struct fx *fx)
-{
-	char path[256];
-
-	snprintf(path, sizeof path, "%s/tmp", fx->root);
-	return store_fx_entries(path);
-}
-
-static bool
-tmp_has(struct fx *fx, const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof path, "%s/tmp/%s", fx->root, name);
-	return access(path, F_OK) == 0;
-}
-
 static void
 test_bytes_and_hash_exact(void **state)
 {
@@ -195,7 +177,7 @@ test_given_up_while_queued(void **state)
 	write_pieces(b2, d, len);
 	assert_int_equal(store_blob_end(b2), 0);
 	/* Both freed with chunks (and an end) queued: they live on until
-	 * their last chunk comes back to the loop, under ASan with no use
+	 * the thread has written their last chunk, under ASan with no use
 	 * after free, and their files go with them. */
 	store_blob_free(b);
 	store_blob_free(b2);
