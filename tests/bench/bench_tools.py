@@ -157,6 +157,21 @@ class Mailstow:
 
 
 
+def peer_config(dc, where, user, template, rc, **subs):
+    """A peer's config from tests/bench/<template>: @USER@, @PASSFILE@
+    (a 0600 file in `where`) and @CAFILE@ filled in, and @KEY@ for each
+    of `subs`; written to `rc`, mode 0600."""
+    pw = where / "password"
+    pw.write_text(dc.users[user].password + "\n")
+    os.chmod(pw, 0o600)
+    text = (HERE / template).read_text()
+    subs = dict(subs, USER=user, PASSFILE=pw, CAFILE=dc.ca_file)
+    for k, v in subs.items():
+        text = text.replace("@%s@" % k, str(v))
+    rc.write_text(text)
+    os.chmod(rc, 0o600)
+
+
 class Mbsync:
     """mbsync pulling the whole account into a Maildir, FSync on."""
 
@@ -167,19 +182,10 @@ class Mbsync:
         self.near = self.dir / "maildir"
         self.rc = self.dir / "mbsyncrc"
         self.last_end = 0.0
-        dc = bench.dc
-        pw = self.dir / "password"
-        pw.write_text(dc.users[user].password + "\n")
-        os.chmod(pw, 0o600)
-        tpl = (HERE / "mbsyncrc.in").read_text()
         # mbsync checks only DNS names in the certificate: localhost.
-        self.rc.write_text(tpl.replace("@HOST@", "localhost")
-                           .replace("@PORT@", str(dc.ports["imaps"]))
-                           .replace("@USER@", user)
-                           .replace("@PASSFILE@", str(pw))
-                           .replace("@CAFILE@", str(dc.ca_file))
-                           .replace("@NEAR@", str(self.near)))
-        os.chmod(self.rc, 0o600)
+        peer_config(bench.dc, self.dir, user, "mbsyncrc.in", self.rc,
+                    HOST="localhost", PORT=bench.dc.ports["imaps"],
+                    NEAR=self.near)
 
     def wipe(self):
         self.b.aside(self.near)
@@ -215,19 +221,9 @@ class Mpop:
         self.md = self.dir / "maildir"
         self.uidls = self.dir / "uidls"
         self.rc = self.dir / "mpoprc"
-        dc = bench.dc
-        pw = self.dir / "password"
-        pw.write_text(dc.users[user].password + "\n")
-        os.chmod(pw, 0o600)
-        tpl = (HERE / "mpoprc.in").read_text()
-        self.rc.write_text(tpl.replace("@HOST@", "127.0.0.1")
-                           .replace("@PORT@", str(dc.ports["pop3s"]))
-                           .replace("@USER@", user)
-                           .replace("@PASSFILE@", str(pw))
-                           .replace("@CAFILE@", str(dc.ca_file))
-                           .replace("@MAILDIR@", str(self.md))
-                           .replace("@UIDLS@", str(self.uidls)))
-        os.chmod(self.rc, 0o600)
+        peer_config(bench.dc, self.dir, user, "mpoprc.in", self.rc,
+                    HOST="127.0.0.1", PORT=bench.dc.ports["pop3s"],
+                    MAILDIR=self.md, UIDLS=self.uidls)
 
     def wipe(self):
         self.b.aside(self.md)

@@ -3,7 +3,8 @@
  * temporary directory, removed with everything in it afterwards, and
  * SHA-256 names.  Unless the includer defines STORE_FX_CUSTOM (it has a
  * struct fx of its own), also the plain fixture: cmocka setup/teardown, a
- * read-write open, a blob written in two halves and a message to commit.
+ * read-write open, a blob written in two halves, a message to commit, and
+ * what tmp/ holds.
  * Static functions: each test binary includes it once, after defining
  * _GNU_SOURCE (nftw()).
  */
@@ -16,11 +17,13 @@
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -114,6 +117,25 @@ store_fx_teardown(void **state)
 	store_fx_rmtree(fx->dir);
 	free(fx);
 	return 0;
+}
+
+/* Entries of the archive's tmp/, and whether one of them is there. */
+STORE_FX_FN int
+tmp_entries(struct fx *fx)
+{
+	char path[256];
+
+	snprintf(path, sizeof path, "%.200s/tmp", fx->root);
+	return store_fx_entries(path);
+}
+
+STORE_FX_FN bool
+tmp_has(struct fx *fx, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof path, "%.128s/tmp/%.64s", fx->root, name);
+	return access(path, F_OK) == 0;
 }
 
 STORE_FX_FN struct store *

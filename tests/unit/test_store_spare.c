@@ -31,15 +31,6 @@
 #include "store_fixture.h"
 
 static int
-tmp_entries(struct fx *fx)
-{
-	char path[256];
-
-	snprintf(path, sizeof path, "%s/tmp", fx->root);
-	return store_fx_entries(path);
-}
-
-static int
 threads(void)
 {
 	return store_fx_entries("/proc/self/task");
@@ -49,15 +40,6 @@ static int
 open_fds(void)
 {
 	return store_fx_entries("/proc/self/fd");
-}
-
-static bool
-tmp_has(struct fx *fx, const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof path, "%.128s/tmp/%.64s", fx->root, name);
-	return access(path, F_OK) == 0;
 }
 
 /* The pool once the thread sleeps; it must fall asleep. */
